@@ -1,0 +1,960 @@
+//! TOML text → [`CustomConfig`]: type checks, unknown-key policy and line numbers.
+//!
+//! Unknown-key policy (deliberate decisions):
+//! - top level: only metric-hub's allowed keys (`validate_config_settings`); anything else is an
+//!   error. A `[project]` table marks an OpMon config, which is an error here; the other
+//!   OpMon-only tables (`population`, `alerts`, `dimensions`, `functions`) are ignored, as are
+//!   top-level period lists (outcome syntax, ignored by upstream in experiment configs; warned).
+//! - `[experiment]` and `[experiment.exposure_signal]`: unknown keys are errors
+//!   (upstream's `UnexpectedKeyConfigurationException`).
+//! - definitions (`[metrics.<m>]`, `[data_sources.<d>]`, `[segments.…]`): unknown keys are
+//!   logged with `tracing::warn` and ignored, as upstream (cattrs) ignores them silently; real
+//!   configs carry such keys (e.g. `window_start` in segment definitions). The keys of these
+//!   tables are matched case-insensitively, as upstream lowercases them. The aggregation DSL
+//!   (`aggregation`, `column`, `where`, ...) is an error: it would define the metric's select
+//!   expression, so ignoring it would silently change the metric.
+
+use super::error::{join_key, ConfigError, Loc, Sourced};
+use super::tree::{self, Entry, Kind, LineIndex, Node};
+use super::types::{
+    AnalysisUnit, CustomConfig, DataSourceDefinition, ExperimentConfig, ExposureSignalDefinition,
+    MetricDefinition, MetricsConfig, PeriodList, SegmentDataSourceDefinition, SegmentDefinition,
+    SegmentsConfig, StatisticDefinition, WindowLimit,
+};
+use chrono::NaiveDate;
+use jetstream_proto::spec::PreTreatmentSpec;
+use jetstream_proto::{AnalysisBasis, AnalysisPeriod};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "experiment",
+    "metrics",
+    "data_sources",
+    "segments",
+    "parameters",
+    "friendly_name",
+    "description",
+    "project",
+    "population",
+    "alerts",
+    "dimensions",
+    "functions",
+    "daily",
+    "weekly",
+    "28_day",
+    "overall",
+    "preenrollment_weekly",
+    "preenrollment_days28",
+];
+
+const EXPERIMENT_KEYS: &[&str] = &[
+    "enrollment_query",
+    "enrollment_period",
+    "reference_branch",
+    "start_date",
+    "end_date",
+    "segments",
+    "outcomes",
+    "skip",
+    "exposure_signal",
+    "is_private",
+    "dataset_id",
+    "sample_size",
+    "analysis_unit",
+    "enrollments_query_type",
+];
+
+const EXPOSURE_SIGNAL_KEYS: &[&str] = &[
+    "name",
+    "friendly_name",
+    "description",
+    "data_source",
+    "select_expression",
+    "window_start",
+    "window_end",
+];
+
+const ENROLLMENTS_QUERY_TYPES: &[&str] = &[
+    "normandy",
+    "glean-event",
+    "fenix-fallback",
+    "cirrus",
+    "background-update",
+];
+
+const EXPERIMENTS_COLUMN_TYPES: &[&str] = &["simple", "native", "glean", "events_stream", "none"];
+
+const AGGREGATION_DSL_KEYS: &[&str] = &[
+    "aggregation",
+    "column",
+    "where",
+    "within_days",
+    "threshold",
+    "scale",
+    "cumulative_window",
+    "incremental_window",
+    "repeat_windows",
+];
+
+/// The `[metrics]` keys naming period lists, and their periods.
+fn period_for_key(key: &str) -> Option<AnalysisPeriod> {
+    Some(match key {
+        "daily" => AnalysisPeriod::Day,
+        "weekly" => AnalysisPeriod::Week,
+        "28_day" | "days28" => AnalysisPeriod::Days28,
+        "overall" => AnalysisPeriod::Overall,
+        "preenrollment_weekly" => AnalysisPeriod::PreenrollmentWeek,
+        "preenrollment_days28" => AnalysisPeriod::PreenrollmentDays28,
+        _ => return None,
+    })
+}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Parses config text; `path` names the file in errors and in the result.
+pub(crate) fn parse(path: &Path, text: &str) -> Result<CustomConfig> {
+    let root = tree::parse_document(text).map_err(|e| syntax_error(path, text, &e))?;
+    let parser = Parser {
+        file: Arc::from(path),
+        lines: LineIndex::new(text),
+    };
+    parser.config(path, &root)
+}
+
+fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
+    let message = error.message().trim().to_string();
+    match error.span() {
+        Some(span) => {
+            let (line, column) = LineIndex::new(text).line_col(text, span.start);
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        }
+        None => ConfigError::Invalid {
+            file: Some(path.to_path_buf()),
+            line: None,
+            key: None,
+            message: format!("invalid TOML: {message}"),
+        },
+    }
+}
+
+struct Parser {
+    file: Arc<Path>,
+    lines: LineIndex,
+}
+
+impl Parser {
+    fn loc(&self, span: Option<&Range<usize>>) -> Loc {
+        Loc::new(&self.file, span.map(|s| self.lines.line(s.start)))
+    }
+
+    /// Where an entry's value is (its key when the value has no span, e.g. implicit tables).
+    fn value_loc(&self, e: &Entry) -> Loc {
+        self.loc(e.value.span.as_ref().or(e.key_span.as_ref()))
+    }
+
+    /// Where an entry's key is.
+    fn key_loc(&self, e: &Entry) -> Loc {
+        self.loc(e.key_span.as_ref().or(e.value.span.as_ref()))
+    }
+
+    /// The location of an array item, falling back to its entry's.
+    fn item_loc(&self, item: &Node, e: &Entry) -> Loc {
+        match &item.span {
+            Some(span) => self.loc(Some(span)),
+            None => self.value_loc(e),
+        }
+    }
+
+    fn expected(&self, loc: &Loc, key: &str, what: &str, found: &Node) -> ConfigError {
+        ConfigError::at(
+            loc,
+            key,
+            format!("expected {what}, found {}", found.describe()),
+        )
+    }
+
+    fn expected_entry(&self, e: &Entry, key: &str, what: &str) -> ConfigError {
+        self.expected(&self.value_loc(e), key, what, &e.value)
+    }
+
+    fn table<'n>(&self, e: &'n Entry, key: &str, what: &str) -> Result<&'n [Entry]> {
+        match &e.value.kind {
+            Kind::Table(entries) => Ok(entries),
+            _ => Err(self.expected_entry(e, key, what)),
+        }
+    }
+
+    fn string(&self, e: &Entry, key: &str) -> Result<Sourced<String>> {
+        match &e.value.kind {
+            Kind::String(s) => Ok(Sourced::new(s.clone(), self.value_loc(e))),
+            _ => Err(self.expected_entry(e, key, "a string")),
+        }
+    }
+
+    fn plain_string(&self, e: &Entry, key: &str) -> Result<String> {
+        self.string(e, key).map(|s| s.value)
+    }
+
+    fn non_empty_string(&self, e: &Entry, key: &str) -> Result<Sourced<String>> {
+        match &e.value.kind {
+            Kind::String(s) if !s.trim().is_empty() => {
+                Ok(Sourced::new(s.clone(), self.value_loc(e)))
+            }
+            _ => Err(self.expected_entry(e, key, "a non-empty string")),
+        }
+    }
+
+    fn boolean(&self, e: &Entry, key: &str) -> Result<Sourced<bool>> {
+        match &e.value.kind {
+            Kind::Boolean(b) => Ok(Sourced::new(*b, self.value_loc(e))),
+            _ => Err(self.expected_entry(e, key, "a boolean")),
+        }
+    }
+
+    /// An integer; a float with no fractional part is accepted too, as metric-hub's parser
+    /// converts it (real configs write `sample_size = 3.0`).
+    fn integer(&self, e: &Entry, key: &str, what: &str) -> Result<Sourced<i64>> {
+        match whole_number(&e.value) {
+            Some(i) => Ok(Sourced::new(i, self.value_loc(e))),
+            None => Err(self.expected_entry(e, key, what)),
+        }
+    }
+
+    /// A TOML string "YYYY-MM-DD" or a TOML local date.
+    fn date(&self, e: &Entry, key: &str) -> Result<Sourced<NaiveDate>> {
+        const WHAT: &str = "a date \"YYYY-MM-DD\"";
+        let date = match &e.value.kind {
+            Kind::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+            Kind::Datetime(d) => match (d.date, d.time, d.offset) {
+                (Some(date), None, None) => NaiveDate::from_ymd_opt(
+                    i32::from(date.year),
+                    date.month.into(),
+                    date.day.into(),
+                ),
+                _ => None,
+            },
+            _ => None,
+        };
+        date.map(|d| Sourced::new(d, self.value_loc(e)))
+            .ok_or_else(|| self.expected_entry(e, key, WHAT))
+    }
+
+    /// An array of non-empty strings.
+    fn string_list(&self, e: &Entry, key: &str, what: &str) -> Result<Vec<Sourced<String>>> {
+        let Kind::Array(items) = &e.value.kind else {
+            return Err(self.expected_entry(e, key, &format!("a list of {what}")));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match &item.kind {
+                Kind::String(s) if !s.trim().is_empty() => {
+                    Ok(Sourced::new(s.clone(), self.item_loc(item, e)))
+                }
+                _ => Err(self.expected(
+                    &self.item_loc(item, e),
+                    &format!("{key}[{i}]"),
+                    &format!("a non-empty string ({what})"),
+                    item,
+                )),
+            })
+            .collect()
+    }
+
+    /// A string or a list of strings.
+    fn owners(&self, e: &Entry, key: &str) -> Result<Vec<String>> {
+        match &e.value.kind {
+            Kind::String(s) => Ok(vec![s.clone()]),
+            Kind::Array(_) => Ok(self
+                .string_list(e, key, "owners")?
+                .into_iter()
+                .map(|s| s.value)
+                .collect()),
+            _ => Err(self.expected_entry(e, key, "a string or a list of strings")),
+        }
+    }
+
+    fn analysis_units(&self, e: &Entry, key: &str) -> Result<Vec<AnalysisUnit>> {
+        let names = self.string_list(e, key, "analysis units")?;
+        names
+            .into_iter()
+            .map(|name| {
+                AnalysisUnit::parse(&name.value).ok_or_else(|| {
+                    ConfigError::at(
+                        &name.loc,
+                        key,
+                        format!(
+                            "expected \"client_id\" or \"profile_group_id\", found {:?}",
+                            name.value
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn unknown_key(&self, e: &Entry, key: &str, table: &str, allowed: &[&str]) -> ConfigError {
+        ConfigError::at(
+            &self.key_loc(e),
+            key,
+            format!(
+                "unknown key in [{table}] (expected one of: {})",
+                allowed.join(", ")
+            ),
+        )
+    }
+
+    fn warn_unknown(&self, e: &Entry, key: &str, table: &str) {
+        let loc = self.key_loc(e);
+        tracing::warn!(
+            file = %self.file.display(),
+            line = loc.line.unwrap_or(0),
+            key = %key,
+            "unknown key in [{table}]; ignored"
+        );
+    }
+
+    fn config(&self, path: &Path, root: &Node) -> Result<CustomConfig> {
+        let mut config = CustomConfig::empty(path);
+        let Kind::Table(entries) = &root.kind else {
+            return Err(ConfigError::at(
+                &self.loc(None),
+                "",
+                "expected a TOML table",
+            ));
+        };
+        for e in entries {
+            let key = join_key("", &e.key);
+            match e.key.as_str() {
+                "experiment" => config.experiment = self.experiment(e)?,
+                "metrics" => config.metrics = self.metrics(e)?,
+                "data_sources" => config.data_sources = self.data_sources(e)?,
+                "segments" => config.segments = self.segments(e)?,
+                "parameters" => match e.value.to_toml() {
+                    toml::Value::Table(table) => {
+                        config.parameters = Some(Sourced::new(table, self.value_loc(e)))
+                    }
+                    _ => return Err(self.expected_entry(e, &key, "a table of parameters")),
+                },
+                "friendly_name" => config.friendly_name = Some(self.string(e, &key)?),
+                "description" => config.description = Some(self.string(e, &key)?),
+                "project" => {
+                    return Err(ConfigError::at(
+                        &self.key_loc(e),
+                        key,
+                        "this is an OpMon project config (it has a [project] table), not a \
+                         Jetstream experiment config",
+                    ))
+                }
+                "population" | "alerts" | "dimensions" | "functions" => {
+                    tracing::debug!(file = %self.file.display(), key = %key, "OpMon-only table ignored");
+                }
+                k if period_for_key(k).is_some() => {
+                    let loc = self.key_loc(e);
+                    tracing::warn!(
+                        file = %self.file.display(),
+                        line = loc.line.unwrap_or(0),
+                        key = %key,
+                        "a top-level period list is ignored in an experiment config; list metrics under [metrics]"
+                    );
+                }
+                _ => {
+                    return Err(ConfigError::at(
+                        &self.key_loc(e),
+                        key,
+                        format!(
+                            "unexpected top-level key (expected one of: {})",
+                            TOP_LEVEL_KEYS.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    fn experiment(&self, section: &Entry) -> Result<ExperimentConfig> {
+        let entries = self.table(section, "experiment", "a table")?;
+        let mut x = ExperimentConfig::default();
+        for e in entries {
+            let key = join_key("experiment", &e.key);
+            match e.key.as_str() {
+                "enrollment_query" => x.enrollment_query = Some(self.non_empty_string(e, &key)?),
+                "enrollment_period" => {
+                    const WHAT: &str = "a non-negative integer (days)";
+                    let days = self.integer(e, &key, WHAT)?;
+                    if days.value < 0 {
+                        return Err(self.expected_entry(e, &key, WHAT));
+                    }
+                    x.enrollment_period = Some(days);
+                }
+                "reference_branch" => x.reference_branch = Some(self.non_empty_string(e, &key)?),
+                "start_date" => x.start_date = Some(self.date(e, &key)?),
+                "end_date" => x.end_date = Some(self.date(e, &key)?),
+                "segments" => x.segments = self.string_list(e, &key, "segment names")?,
+                "outcomes" => x.outcomes = self.string_list(e, &key, "outcome slugs")?,
+                "skip" => x.skip = Some(self.boolean(e, &key)?),
+                "exposure_signal" => x.exposure_signal = Some(self.exposure_signal(e)?),
+                "is_private" => {
+                    x.is_private = Some(self.boolean(e, &key)?);
+                    tracing::debug!(file = %self.file.display(), key = %key, "accepted; private experiments are not supported yet");
+                }
+                "dataset_id" => {
+                    x.dataset_id = Some(self.non_empty_string(e, &key)?);
+                    tracing::debug!(file = %self.file.display(), key = %key, "accepted and ignored: results go to the run's dataset");
+                }
+                "sample_size" => {
+                    const WHAT: &str = "an integer percentage from 1 to 100";
+                    let size = self.integer(e, &key, WHAT)?;
+                    if !(1..=100).contains(&size.value) {
+                        return Err(self.expected_entry(e, &key, WHAT));
+                    }
+                    x.sample_size = Some(Sourced::new(size.value as u32, size.loc));
+                }
+                "analysis_unit" => {
+                    let unit = self.string(e, &key)?;
+                    let parsed = AnalysisUnit::parse(&unit.value).ok_or_else(|| {
+                        self.expected_entry(e, &key, "\"client_id\" or \"profile_group_id\"")
+                    })?;
+                    x.analysis_unit = Some(Sourced::new(parsed, unit.loc));
+                }
+                "enrollments_query_type" => {
+                    let kind = self.string(e, &key)?;
+                    if !ENROLLMENTS_QUERY_TYPES.contains(&kind.value.as_str()) {
+                        return Err(self.expected_entry(
+                            e,
+                            &key,
+                            &format!("one of {}", quoted_list(ENROLLMENTS_QUERY_TYPES)),
+                        ));
+                    }
+                    x.enrollments_query_type = Some(kind);
+                }
+                _ => return Err(self.unknown_key(e, &key, "experiment", EXPERIMENT_KEYS)),
+            }
+        }
+        Ok(x)
+    }
+
+    fn exposure_signal(&self, section: &Entry) -> Result<ExposureSignalDefinition> {
+        const PREFIX: &str = "experiment.exposure_signal";
+        let entries = self.table(section, PREFIX, "a table")?;
+        let loc = self.value_loc(section);
+        let (mut name, mut data_source, mut select_expression) = (None, None, None);
+        let mut signal = ExposureSignalDefinition {
+            name: Sourced::new(String::new(), loc.clone()),
+            data_source: Sourced::new(String::new(), loc.clone()),
+            select_expression: Sourced::new(String::new(), loc.clone()),
+            friendly_name: None,
+            description: None,
+            window_start: None,
+            window_end: None,
+            loc: loc.clone(),
+        };
+        for e in entries {
+            let key = join_key(PREFIX, &e.key);
+            match e.key.as_str() {
+                "name" => name = Some(self.non_empty_string(e, &key)?),
+                "data_source" => data_source = Some(self.non_empty_string(e, &key)?),
+                "select_expression" => select_expression = Some(self.non_empty_string(e, &key)?),
+                "friendly_name" => signal.friendly_name = Some(self.plain_string(e, &key)?),
+                "description" => signal.description = Some(self.plain_string(e, &key)?),
+                "window_start" => signal.window_start = Some(self.window_limit(e, &key)?),
+                "window_end" => signal.window_end = Some(self.window_limit(e, &key)?),
+                _ => {
+                    return Err(self.unknown_key(
+                        e,
+                        &key,
+                        "experiment.exposure_signal",
+                        EXPOSURE_SIGNAL_KEYS,
+                    ))
+                }
+            }
+        }
+        let required = |value: Option<Sourced<String>>, field: &str| {
+            value.ok_or_else(|| {
+                ConfigError::at(&loc, join_key(PREFIX, field), "required key is missing")
+            })
+        };
+        signal.name = required(name, "name")?;
+        signal.data_source = required(data_source, "data_source")?;
+        signal.select_expression = required(select_expression, "select_expression")?;
+        Ok(signal)
+    }
+
+    fn window_limit(&self, e: &Entry, key: &str) -> Result<Sourced<WindowLimit>> {
+        let limit = match &e.value.kind {
+            Kind::Integer(_) | Kind::Float(_) => whole_number(&e.value).map(WindowLimit::Days),
+            Kind::String(s) => match s.as_str() {
+                "enrollment_start" => Some(WindowLimit::EnrollmentStart),
+                "enrollment_end" => Some(WindowLimit::EnrollmentEnd),
+                "analysis_window_start" => Some(WindowLimit::AnalysisWindowStart),
+                "analysis_window_end" => Some(WindowLimit::AnalysisWindowEnd),
+                _ => None,
+            },
+            _ => None,
+        };
+        limit
+            .map(|l| Sourced::new(l, self.value_loc(e)))
+            .ok_or_else(|| {
+                self.expected_entry(
+                e,
+                key,
+                "an integer (days) or one of \"analysis_window_start\", \"analysis_window_end\", \
+                 \"enrollment_start\", \"enrollment_end\"",
+            )
+            })
+    }
+
+    fn metrics(&self, section: &Entry) -> Result<MetricsConfig> {
+        let entries = self.table(section, "metrics", "a table")?;
+        let mut metrics = MetricsConfig::default();
+        for e in entries {
+            let key = join_key("metrics", &e.key);
+            if let Some(period) = period_for_key(&e.key) {
+                let names = self.string_list(e, &key, "metric names")?;
+                if let Some(other) = metrics.periods.iter().find(|p| p.period == period) {
+                    return Err(ConfigError::at(
+                        &self.key_loc(e),
+                        key,
+                        format!(
+                            "the {} period is already listed as `metrics.{}`",
+                            period.value(),
+                            other.key
+                        ),
+                    ));
+                }
+                metrics.periods.push(PeriodList {
+                    period,
+                    key: e.key.clone(),
+                    metrics: names,
+                    loc: self.key_loc(e),
+                });
+            } else {
+                if !matches!(e.value.kind, Kind::Table(_)) {
+                    return Err(self.expected_entry(
+                        e,
+                        &key,
+                        "a metric definition table or a period list (daily, weekly, 28_day, \
+                         overall, preenrollment_weekly, preenrollment_days28)",
+                    ));
+                }
+                let definition = self.metric(e, &key)?;
+                metrics.definitions.insert(e.key.clone(), definition);
+            }
+        }
+        Ok(metrics)
+    }
+
+    /// Entries of a definition table with lower-cased keys (upstream lowercases them);
+    /// two keys differing only in case are an error.
+    fn lowercased<'n>(
+        &self,
+        entries: &'n [Entry],
+        prefix: &str,
+    ) -> Result<Vec<(String, &'n Entry)>> {
+        let mut seen = BTreeSet::new();
+        entries
+            .iter()
+            .map(|e| {
+                let lower = e.key.to_lowercase();
+                if !seen.insert(lower.clone()) {
+                    return Err(ConfigError::at(
+                        &self.key_loc(e),
+                        join_key(prefix, &e.key),
+                        "duplicate key (keys of definitions are case-insensitive)",
+                    ));
+                }
+                Ok((lower, e))
+            })
+            .collect()
+    }
+
+    fn metric(&self, section: &Entry, prefix: &str) -> Result<MetricDefinition> {
+        let entries = self.table(section, prefix, "a table")?;
+        let mut m = MetricDefinition {
+            name: section.key.clone(),
+            loc: self.value_loc(section),
+            ..MetricDefinition::default()
+        };
+        for (field, e) in self.lowercased(entries, prefix)? {
+            let key = join_key(prefix, &e.key);
+            match field.as_str() {
+                "select_expression" => m.select_expression = Some(self.non_empty_string(e, &key)?),
+                "data_source" => m.data_source = Some(self.non_empty_string(e, &key)?),
+                "friendly_name" => m.friendly_name = Some(self.plain_string(e, &key)?),
+                "description" => m.description = Some(self.plain_string(e, &key)?),
+                "bigger_is_better" => m.bigger_is_better = Some(self.boolean(e, &key)?.value),
+                "analysis_bases" => {
+                    let mut bases = Vec::new();
+                    for name in self.string_list(e, &key, "analysis bases")? {
+                        let basis = AnalysisBasis::parse(&name.value).ok_or_else(|| {
+                            ConfigError::at(
+                                &name.loc,
+                                &key,
+                                format!(
+                                    "expected \"enrollments\" or \"exposures\", found {:?}",
+                                    name.value
+                                ),
+                            )
+                        })?;
+                        if !bases.contains(&basis) {
+                            bases.push(basis);
+                        }
+                    }
+                    m.analysis_bases = Some(bases);
+                }
+                "depends_on" => m.depends_on = self.string_list(e, &key, "metric names")?,
+                "category" => m.category = Some(self.plain_string(e, &key)?),
+                "type" => m.metric_type = Some(self.plain_string(e, &key)?),
+                "owner" => m.owner = self.owners(e, &key)?,
+                "deprecated" => m.deprecated = Some(self.boolean(e, &key)?.value),
+                "level" => {
+                    let level = self.string(e, &key)?;
+                    if !["gold", "silver", "bronze"].contains(&level.value.as_str()) {
+                        return Err(self.expected_entry(
+                            e,
+                            &key,
+                            "\"gold\", \"silver\" or \"bronze\"",
+                        ));
+                    }
+                    m.level = Some(level.value);
+                }
+                "analysis_units" => m.analysis_units = Some(self.analysis_units(e, &key)?),
+                "statistics" => m.statistics = Some(self.statistics(e, &key)?),
+                f if AGGREGATION_DSL_KEYS.contains(&f) => {
+                    return Err(ConfigError::at(
+                        &self.key_loc(e),
+                        key,
+                        "the aggregation DSL is not supported; define the metric with a \
+                         select_expression",
+                    ))
+                }
+                _ => self.warn_unknown(e, &key, prefix),
+            }
+        }
+        Ok(m)
+    }
+
+    fn statistics(&self, section: &Entry, prefix: &str) -> Result<Vec<StatisticDefinition>> {
+        let entries = self.table(section, prefix, "a table of statistics")?;
+        let mut statistics = Vec::with_capacity(entries.len());
+        for s in entries {
+            let key = join_key(prefix, &s.key);
+            let params_entries = self.table(s, &key, "a table of statistic parameters")?;
+            let mut params = serde_json::Map::new();
+            let mut pre_treatments = Vec::new();
+            for p in params_entries {
+                let param_key = join_key(&key, &p.key);
+                if p.key == "pre_treatments" {
+                    pre_treatments = self.pre_treatments(p, &param_key)?;
+                } else {
+                    params.insert(
+                        p.key.clone(),
+                        self.json(&p.value, &self.value_loc(p), &param_key)?,
+                    );
+                }
+            }
+            statistics.push(StatisticDefinition {
+                name: s.key.clone(),
+                params,
+                pre_treatments,
+                loc: self.value_loc(s),
+            });
+        }
+        Ok(statistics)
+    }
+
+    fn pre_treatments(&self, e: &Entry, key: &str) -> Result<Vec<PreTreatmentSpec>> {
+        const WHAT: &str = "a pre-treatment name or a table with a `name`";
+        let Kind::Array(items) = &e.value.kind else {
+            return Err(self.expected_entry(e, key, "a list of pre-treatments"));
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let loc = self.item_loc(item, e);
+            let item_key = format!("{key}[{i}]");
+            match &item.kind {
+                Kind::String(name) if !name.trim().is_empty() => out.push(PreTreatmentSpec {
+                    name: name.clone(),
+                    args: serde_json::Map::new(),
+                }),
+                Kind::Table(entries) => {
+                    let mut name = None;
+                    let mut args = serde_json::Map::new();
+                    for a in entries {
+                        if a.key == "name" {
+                            match &a.value.kind {
+                                Kind::String(n) if !n.trim().is_empty() => name = Some(n.clone()),
+                                _ => {
+                                    return Err(self.expected_entry(
+                                        a,
+                                        &join_key(&item_key, "name"),
+                                        "a non-empty string",
+                                    ))
+                                }
+                            }
+                        } else {
+                            let arg_key = join_key(&item_key, &a.key);
+                            args.insert(
+                                a.key.clone(),
+                                self.json(&a.value, &self.value_loc(a), &arg_key)?,
+                            );
+                        }
+                    }
+                    let name = name.ok_or_else(|| {
+                        ConfigError::at(
+                            &loc,
+                            join_key(&item_key, "name"),
+                            "required key is missing",
+                        )
+                    })?;
+                    out.push(PreTreatmentSpec { name, args });
+                }
+                _ => return Err(self.expected(&loc, &item_key, WHAT, item)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A TOML value as JSON (statistic parameters and pre-treatment arguments).
+    fn json(&self, node: &Node, loc: &Loc, key: &str) -> Result<serde_json::Value> {
+        use serde_json::Value;
+        let loc = match &node.span {
+            Some(span) => self.loc(Some(span)),
+            None => loc.clone(),
+        };
+        Ok(match &node.kind {
+            Kind::String(s) => Value::String(s.clone()),
+            Kind::Integer(i) => Value::from(*i),
+            Kind::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .ok_or_else(|| {
+                    ConfigError::at(&loc, key, format!("expected a finite number, found {f}"))
+                })?,
+            Kind::Boolean(b) => Value::Bool(*b),
+            Kind::Datetime(d) => Value::String(d.to_string()),
+            Kind::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.json(item, &loc, &format!("{key}[{i}]")))
+                    .collect::<Result<_>>()?,
+            ),
+            Kind::Table(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|e| {
+                        let value =
+                            self.json(&e.value, &self.value_loc(e), &join_key(key, &e.key))?;
+                        Ok((e.key.clone(), value))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+
+    fn data_sources(&self, section: &Entry) -> Result<BTreeMap<String, DataSourceDefinition>> {
+        let entries = self.table(section, "data_sources", "a table of data sources")?;
+        let mut out = BTreeMap::new();
+        for d in entries {
+            let prefix = join_key("data_sources", &d.key);
+            let fields = self.table(d, &prefix, "a data source table")?;
+            let mut ds = DataSourceDefinition {
+                name: d.key.clone(),
+                loc: self.value_loc(d),
+                ..DataSourceDefinition::default()
+            };
+            for (field, e) in self.lowercased(fields, &prefix)? {
+                let key = join_key(&prefix, &e.key);
+                match field.as_str() {
+                    "from_expression" => ds.from_expression = Some(self.non_empty_string(e, &key)?),
+                    "client_id_column" => ds.client_id_column = Some(self.plain_string(e, &key)?),
+                    "submission_date_column" => {
+                        ds.submission_date_column = Some(self.plain_string(e, &key)?)
+                    }
+                    "experiments_column_type" => {
+                        let kind = self.plain_string(e, &key)?;
+                        let kind = if kind.eq_ignore_ascii_case("none") {
+                            "none".to_string()
+                        } else {
+                            kind
+                        };
+                        if !kind.is_empty() && !EXPERIMENTS_COLUMN_TYPES.contains(&kind.as_str()) {
+                            return Err(self.expected_entry(
+                                e,
+                                &key,
+                                &format!("one of {}", quoted_list(EXPERIMENTS_COLUMN_TYPES)),
+                            ));
+                        }
+                        ds.experiments_column_type = Some(kind);
+                    }
+                    "friendly_name" => ds.friendly_name = Some(self.plain_string(e, &key)?),
+                    "description" => ds.description = Some(self.plain_string(e, &key)?),
+                    "default_dataset" => ds.default_dataset = Some(self.plain_string(e, &key)?),
+                    "build_id_column" => ds.build_id_column = Some(self.plain_string(e, &key)?),
+                    "group_id_column" => ds.group_id_column = Some(self.plain_string(e, &key)?),
+                    "glean_client_id_column" => {
+                        ds.glean_client_id_column = Some(self.plain_string(e, &key)?)
+                    }
+                    "legacy_client_id_column" => {
+                        ds.legacy_client_id_column = Some(self.plain_string(e, &key)?)
+                    }
+                    "analysis_units" => ds.analysis_units = Some(self.analysis_units(e, &key)?),
+                    "joins" => {
+                        self.table(e, &key, "a table of joins")?;
+                        if let toml::Value::Table(joins) = e.value.to_toml() {
+                            ds.joins = Some(joins);
+                        }
+                    }
+                    "columns_as_dimensions" => {
+                        ds.columns_as_dimensions = Some(self.boolean(e, &key)?.value)
+                    }
+                    _ => self.warn_unknown(e, &key, &prefix),
+                }
+            }
+            out.insert(d.key.clone(), ds);
+        }
+        Ok(out)
+    }
+
+    fn segments(&self, section: &Entry) -> Result<SegmentsConfig> {
+        let entries = self.table(section, "segments", "a table of segments")?;
+        let mut segments = SegmentsConfig::default();
+        for s in entries {
+            if s.key == "data_sources" {
+                let sources = self.table(
+                    s,
+                    "segments.data_sources",
+                    "a table of segment data sources",
+                )?;
+                for d in sources {
+                    let definition = self.segment_data_source(d)?;
+                    segments.data_sources.insert(d.key.clone(), definition);
+                }
+            } else {
+                let definition = self.segment(s)?;
+                segments.definitions.insert(s.key.clone(), definition);
+            }
+        }
+        Ok(segments)
+    }
+
+    fn segment(&self, section: &Entry) -> Result<SegmentDefinition> {
+        let prefix = join_key("segments", &section.key);
+        let fields = self.table(section, &prefix, "a segment table")?;
+        let loc = self.value_loc(section);
+        let (mut select_expression, mut data_source) = (None, None);
+        let (mut friendly_name, mut description) = (None, None);
+        for (field, e) in self.lowercased(fields, &prefix)? {
+            let key = join_key(&prefix, &e.key);
+            match field.as_str() {
+                "select_expression" => select_expression = Some(self.non_empty_string(e, &key)?),
+                "data_source" => data_source = Some(self.non_empty_string(e, &key)?),
+                "friendly_name" => friendly_name = Some(self.plain_string(e, &key)?),
+                "description" => description = Some(self.plain_string(e, &key)?),
+                _ => self.warn_unknown(e, &key, &prefix),
+            }
+        }
+        let missing = |field: &str| {
+            ConfigError::at(&loc, join_key(&prefix, field), "required key is missing")
+        };
+        Ok(SegmentDefinition {
+            name: section.key.clone(),
+            select_expression: select_expression.ok_or_else(|| missing("select_expression"))?,
+            data_source: data_source.ok_or_else(|| missing("data_source"))?,
+            friendly_name,
+            description,
+            loc: loc.clone(),
+        })
+    }
+
+    fn segment_data_source(&self, section: &Entry) -> Result<SegmentDataSourceDefinition> {
+        let prefix = join_key("segments.data_sources", &section.key);
+        let fields = self.table(section, &prefix, "a segment data source table")?;
+        let loc = self.value_loc(section);
+        let mut from_expression = None;
+        let mut d = SegmentDataSourceDefinition {
+            name: section.key.clone(),
+            loc: loc.clone(),
+            from_expression: Sourced::new(String::new(), loc.clone()),
+            window_start: None,
+            window_end: None,
+            client_id_column: None,
+            submission_date_column: None,
+            friendly_name: None,
+            description: None,
+            default_dataset: None,
+            group_id_column: None,
+            glean_client_id_column: None,
+            legacy_client_id_column: None,
+        };
+        for (field, e) in self.lowercased(fields, &prefix)? {
+            let key = join_key(&prefix, &e.key);
+            match field.as_str() {
+                "from_expression" => from_expression = Some(self.non_empty_string(e, &key)?),
+                "window_start" => {
+                    d.window_start = Some(self.integer(e, &key, "an integer (days)")?.value)
+                }
+                "window_end" => {
+                    d.window_end = Some(self.integer(e, &key, "an integer (days)")?.value)
+                }
+                "client_id_column" => d.client_id_column = Some(self.plain_string(e, &key)?),
+                "submission_date_column" => {
+                    d.submission_date_column = Some(self.plain_string(e, &key)?)
+                }
+                "friendly_name" => d.friendly_name = Some(self.plain_string(e, &key)?),
+                "description" => d.description = Some(self.plain_string(e, &key)?),
+                "default_dataset" => d.default_dataset = Some(self.plain_string(e, &key)?),
+                "group_id_column" => d.group_id_column = Some(self.plain_string(e, &key)?),
+                "glean_client_id_column" => {
+                    d.glean_client_id_column = Some(self.plain_string(e, &key)?)
+                }
+                "legacy_client_id_column" => {
+                    d.legacy_client_id_column = Some(self.plain_string(e, &key)?)
+                }
+                _ => self.warn_unknown(e, &key, &prefix),
+            }
+        }
+        d.from_expression = from_expression.ok_or_else(|| {
+            ConfigError::at(
+                &loc,
+                join_key(&prefix, "from_expression"),
+                "required key is missing",
+            )
+        })?;
+        let (start, end) = (d.window_start.unwrap_or(0), d.window_end.unwrap_or(0));
+        if start > end {
+            return Err(ConfigError::at(
+                &loc,
+                prefix,
+                format!("window_start ({start}) must be <= window_end ({end})"),
+            ));
+        }
+        Ok(d)
+    }
+}
+
+/// An integer, or a float with no fractional part.
+fn whole_number(node: &Node) -> Option<i64> {
+    match node.kind {
+        Kind::Integer(i) => Some(i),
+        Kind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+        _ => None,
+    }
+}
+
+fn quoted_list(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

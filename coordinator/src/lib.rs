@@ -1,0 +1,13 @@
+//! The control plane of a Jetstream fleet: resolves experiments and configs, decides what is
+//! due, plans tasks, and aggregates results into tables and exports.
+
+pub mod aggregator;
+pub mod config;
+pub mod experimenter;
+pub mod export;
+pub mod plan;
+pub mod run;
+pub mod timelimits;
+pub mod validation;
+
+pub use run::{Coordinator, DateOutcome, RunError, RunOptions};

@@ -1,0 +1,97 @@
+//! Jetstream's runnability checks (`Analysis.check_runnable` and the enrollment-complete check,
+//! reference/jetstream.md §1.4), in upstream's order and with upstream's messages.
+
+use chrono::NaiveDate;
+use jetstream_proto::spec::ExperimentSpec;
+use thiserror::Error;
+
+/// Platforms Jetstream's `platform_config.toml` supports.
+pub const SUPPORTED_APPS: &[&str] = &[
+    "firefox_desktop",
+    "fenix",
+    "firefox_ios",
+    "focus_android",
+    "focus_ios",
+    "klar_android",
+    "klar_ios",
+    "monitor_cirrus",
+    "accounts_cirrus",
+    "accounts_frontend",
+    "experimenter_cirrus",
+    "mdn_fred",
+    "subscription_platform_backend_cirrus",
+];
+
+/// Why an experiment-date is not analysed. Every variant but `UnsupportedApplication` is a
+/// `ValidationException` upstream: logged, and not a failure of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NotRunnable {
+    #[error("{0} -> Experiment is configured with skip=true.")]
+    ExplicitSkip(String),
+    #[error("{0} -> Experiment has no enrollment period.")]
+    NoEnrollmentPeriod(String),
+    #[error("{0} -> Experiment has no start date.")]
+    NoStartDate(String),
+    #[error("{0} -> Experiment has already ended.")]
+    Ended(String),
+    #[error("{0} -> Experiment is a rollout and will not be analyzed.")]
+    Rollout(String),
+    #[error("{0} -> {1} not found in platform config:experiment will not be analyzed.")]
+    UnsupportedApplication(String, String),
+    #[error("{0} -> Experiment has not finished enrollment.")]
+    EnrollmentNotComplete(String),
+}
+
+impl NotRunnable {
+    /// Upstream's exception class name, written to the logs table's `exception_type`.
+    pub fn exception_type(&self) -> &'static str {
+        match self {
+            NotRunnable::ExplicitSkip(_) => "ExplicitSkipException",
+            NotRunnable::NoEnrollmentPeriod(_) => "NoEnrollmentPeriodException",
+            NotRunnable::NoStartDate(_) => "NoStartDateException",
+            NotRunnable::Ended(_) => "EndedException",
+            NotRunnable::Rollout(_) => "RolloutSkipException",
+            NotRunnable::UnsupportedApplication(..) => "UnsupportedApplicationException",
+            NotRunnable::EnrollmentNotComplete(_) => "EnrollmentNotCompleteException",
+        }
+    }
+
+    /// True when upstream counts this as a failed run (not a quiet skip).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, NotRunnable::UnsupportedApplication(..))
+    }
+}
+
+/// Runs the checks for analysing `experiment` on `date`.
+pub fn check_runnable(experiment: &ExperimentSpec, date: NaiveDate) -> Result<(), NotRunnable> {
+    let slug = || experiment.slug.clone();
+    if experiment.skip {
+        return Err(NotRunnable::ExplicitSkip(slug()));
+    }
+    if experiment.enrollment_period == 0 {
+        return Err(NotRunnable::NoEnrollmentPeriod(slug()));
+    }
+    if experiment.start_date.is_none() {
+        return Err(NotRunnable::NoStartDate(slug()));
+    }
+    if experiment.end_date.is_some_and(|end| end < date) {
+        return Err(NotRunnable::Ended(slug()));
+    }
+    if experiment.is_rollout {
+        return Err(NotRunnable::Rollout(slug()));
+    }
+    if !SUPPORTED_APPS.contains(&experiment.app_name.as_str()) {
+        return Err(NotRunnable::UnsupportedApplication(
+            slug(),
+            experiment.app_name.clone(),
+        ));
+    }
+    let enrollment_open = experiment.experiment_type == "v6"
+        && experiment.enrollment_end_date.is_none()
+        && experiment.overrides.enrollment_period.is_none()
+        && experiment.overrides.start_date.is_none();
+    if enrollment_open {
+        return Err(NotRunnable::EnrollmentNotComplete(slug()));
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The coordinator against a scripted worker over the in-process queue: stage order, results
+//! de-duplicated by task id, and one statistics table per due (period, window).
+
+use chrono::NaiveDate;
+use jetstream_coordinator::{Coordinator, DateOutcome, RunOptions};
+use jetstream_proto::queue::{InProcessQueue, MessageQueue, RESULTS_QUEUE, TASKS_QUEUE};
+use jetstream_proto::spec::*;
+use jetstream_proto::task::{Envelope, TaskOutcome, TaskResult, WireTask};
+use jetstream_proto::warehouse::{Frame, Warehouse, WarehouseError, WriteMode};
+use jetstream_proto::{AnalysisBasis, AnalysisError, AnalysisPeriod, StatisticRow, TaskKind};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct RecordingWarehouse {
+    statistics: Mutex<BTreeMap<String, Vec<StatisticRow>>>,
+    views: Mutex<Vec<String>>,
+    logs: Mutex<Vec<AnalysisError>>,
+}
+
+impl Warehouse for RecordingWarehouse {
+    fn dialect(&self) -> &'static str {
+        "test"
+    }
+    fn table_ref(&self, table: &str) -> Result<String, WarehouseError> {
+        Ok(table.to_string())
+    }
+    fn create_table_as(&self, _: &str, _: &str, _: WriteMode) -> Result<u64, WarehouseError> {
+        unreachable!("the coordinator never queries; workers do")
+    }
+    fn query(&self, _: &str) -> Result<Frame, WarehouseError> {
+        unreachable!("the coordinator never queries; workers do")
+    }
+    fn table_exists(&self, name: &str) -> Result<bool, WarehouseError> {
+        Ok(self.views.lock().unwrap().iter().any(|v| v == name))
+    }
+    fn list_tables(&self, _: &str) -> Result<Vec<String>, WarehouseError> {
+        Ok(Vec::new())
+    }
+    fn drop_table(&self, _: &str) -> Result<(), WarehouseError> {
+        Ok(())
+    }
+    fn write_statistics(&self, table: &str, rows: &[StatisticRow]) -> Result<(), WarehouseError> {
+        self.statistics.lock().unwrap().insert(table.to_string(), rows.to_vec());
+        Ok(())
+    }
+    fn publish_window_view(&self, name: &str, _: &str) -> Result<(), WarehouseError> {
+        self.views.lock().unwrap().push(name.to_string());
+        Ok(())
+    }
+    fn read_statistics_view(&self, _: &str) -> Result<Vec<StatisticRow>, WarehouseError> {
+        Ok(Vec::new())
+    }
+    fn append_logs(&self, errors: &[AnalysisError]) -> Result<(), WarehouseError> {
+        self.logs.lock().unwrap().extend_from_slice(errors);
+        Ok(())
+    }
+    fn read_logs(&self, _: &str) -> Result<Vec<AnalysisError>, WarehouseError> {
+        Ok(self.logs.lock().unwrap().clone())
+    }
+}
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn spec() -> AnalysisSpec {
+    let metric = MetricSpec {
+        name: "m".into(),
+        select_expression: Some("SUM(x)".into()),
+        data_source: Some("ds".into()),
+        friendly_name: None,
+        description: None,
+        bigger_is_better: true,
+        analysis_bases: vec![AnalysisBasis::Enrollments, AnalysisBasis::Exposures],
+        depends_on: vec![],
+    };
+    let summary = SummarySpec {
+        metric: "m".into(),
+        statistic: StatisticSpec { name: "bootstrap_mean".into(), params: Default::default() },
+        pre_treatments: vec![],
+    };
+    AnalysisSpec {
+        experiment: ExperimentSpec {
+            slug: "flow-exp".into(),
+            app_name: "firefox_desktop".into(),
+            app_id: "firefox-desktop".into(),
+            experiment_type: "v6".into(),
+            status: ExperimentStatus::Complete,
+            branches: vec![Branch { slug: "control".into(), ratio: 1.0 }, Branch { slug: "treatment".into(), ratio: 1.0 }],
+            reference_branch: Some("control".into()),
+            start_date: Some(d("2024-01-01")),
+            end_date: Some(d("2024-02-15")),
+            proposed_enrollment: Some(7),
+            enrollment_end_date: Some(d("2024-01-08")),
+            enrollment_period: 8,
+            is_rollout: false,
+            randomization_unit: None,
+            outcomes: vec![],
+            skip: false,
+            enrollment_query: None,
+            sample_size: 100,
+            overrides: ExperimentOverrides::default(),
+        },
+        metrics: BTreeMap::from([("m".to_string(), metric)]),
+        periods: vec![(AnalysisPeriod::Day, vec![summary.clone()]), (AnalysisPeriod::Week, vec![summary])],
+        data_sources: BTreeMap::new(),
+        segments: vec![SegmentSpec { name: "seg".into(), select_expression: "TRUE".into(), data_source: "sds".into() }],
+        segment_data_sources: BTreeMap::new(),
+        exposure_signal: None,
+    }
+}
+
+/// A worker that answers every task, sending each result twice (a redelivery after a crash
+/// between publishing and acknowledging), and records the order of task kinds.
+async fn duplicating_worker(queue: Arc<dyn MessageQueue>, kinds: Arc<Mutex<Vec<TaskKind>>>) {
+    while let Some(delivery) = queue.receive(TASKS_QUEUE).await.unwrap() {
+        let task: WireTask = Envelope::decode(&delivery.payload).unwrap();
+        kinds.lock().unwrap().push(task.key.kind);
+        let outcome = match task.key.kind {
+            TaskKind::Statistics => {
+                let mut row = StatisticRow::individual("m", "mean", "control");
+                row.segment = task.key.segment.clone().unwrap();
+                row.analysis_basis = task.key.analysis_basis;
+                row.point = Some(1.0);
+                TaskOutcome::Statistics { rows: vec![row], errors: vec![] }
+            }
+            _ => TaskOutcome::Table { table: task.tables.metrics.clone().unwrap_or_default(), rows: 10 },
+        };
+        let result = TaskResult {
+            task_id: task.id.clone(),
+            run_id: task.run_id.clone(),
+            key: task.key.clone(),
+            worker: "scripted".into(),
+            outcome,
+        };
+        queue.publish(RESULTS_QUEUE, Envelope::encode(&result)).await.unwrap();
+        queue.publish(RESULTS_QUEUE, Envelope::encode(&result)).await.unwrap();
+        queue.ack(delivery).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_run_in_order_and_duplicate_results_are_dropped() {
+    let queue = InProcessQueue::default();
+    let shared: Arc<dyn MessageQueue> = Arc::new(queue.clone());
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let worker = tokio::spawn(duplicating_worker(Arc::clone(&shared), Arc::clone(&kinds)));
+    let warehouse = Arc::new(RecordingWarehouse::default());
+    let coordinator = Coordinator::new(
+        Arc::clone(&shared),
+        warehouse.clone(),
+        None,
+        RunOptions { run_id: "t".into(), periods: AnalysisPeriod::ALL.to_vec(), seed: 0 },
+    );
+    let spec = Arc::new(spec());
+
+    // 2024-01-15: daily window 7 and weekly window 1 are due.
+    let outcome = coordinator.run_date(Arc::clone(&spec), d("2024-01-15")).await.unwrap();
+    let DateOutcome::Analysed(written) = outcome else { panic!("not analysed: {outcome:?}") };
+    // 2 bases x 2 segments, one row each, despite every result arriving twice.
+    assert_eq!(written, BTreeMap::from([(AnalysisPeriod::Day, 4), (AnalysisPeriod::Week, 4)]));
+    let tables: Vec<String> = warehouse.statistics.lock().unwrap().keys().cloned().collect();
+    assert_eq!(tables, vec!["statistics_flow_exp_day_7", "statistics_flow_exp_week_1"]);
+
+    // Enrollments first, then 4 metrics tasks (2 periods x 2 bases), then 8 statistics tasks.
+    let seen = kinds.lock().unwrap().clone();
+    assert_eq!(seen[0], TaskKind::Enrollments);
+    assert!(seen[1..5].iter().all(|k| *k == TaskKind::Metrics));
+    assert!(seen[5..].iter().all(|k| *k == TaskKind::Statistics));
+    assert_eq!(seen.len(), 13);
+
+    // A date before enrollment ends has nothing due; a date after the end is skipped quietly.
+    assert_eq!(coordinator.run_date(Arc::clone(&spec), d("2024-01-03")).await.unwrap(), DateOutcome::NothingDue);
+    let ended = coordinator.run_date(Arc::clone(&spec), d("2024-03-01")).await.unwrap();
+    assert!(matches!(ended, DateOutcome::Skipped { failed: false, .. }), "{ended:?}");
+    assert!(warehouse.logs.lock().unwrap().iter().any(|e| e.exception_type.as_deref() == Some("EndedException")));
+
+    queue.close(TASKS_QUEUE);
+    worker.await.unwrap();
+}

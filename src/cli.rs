@@ -1,0 +1,95 @@
+//! Command-line interface. Flags are spelled in kebab-case with upstream's snake_case spelling
+//! as an alias (`--experiment-slug` and `--experiment_slug`), as Jetstream accepts both.
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "jetstream", version, about = "Automated experiment analysis, Jetstream-compatible")]
+pub struct Cli {
+    /// Verbose logs (also: JETSTREAM_LOG=<filter>).
+    #[arg(long, global = true)]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse the experiments due on one date (Jetstream's `run`).
+    Run(RunArgs),
+    /// Generate a synthetic warehouse and analyse a bundled example experiment end to end.
+    Demo(DemoArgs),
+}
+
+/// Where a run reads and writes.
+#[derive(Debug, Args, Clone)]
+pub struct Locations {
+    /// The DuckDB warehouse file holding telemetry and receiving the output tables.
+    #[arg(long, visible_alias = "warehouse_path", value_name = "PATH")]
+    pub warehouse: PathBuf,
+    /// Schema of the output tables (BigQuery's dataset; Jetstream's `--dataset_id`).
+    #[arg(long = "dataset-id", visible_alias = "dataset_id", default_value = "mozanalysis")]
+    pub dataset_id: String,
+    /// Experimenter experiment definitions: a JSON file with one experiment or a list of them.
+    #[arg(long, visible_alias = "experiments_file", value_name = "FILE")]
+    pub experiments: PathBuf,
+    /// Directory receiving the JSON exports (statistics/, metadata/, errors/); `none` disables.
+    #[arg(long, visible_alias = "results_dir", value_name = "DIR")]
+    pub results: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The last date with complete data (YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_date)]
+    pub date: NaiveDate,
+    /// Experiments to analyse (default: every eligible experiment in --experiments).
+    #[arg(long = "experiment-slug", visible_alias = "experiment_slug", value_name = "SLUG")]
+    pub experiment_slug: Vec<String>,
+    /// A custom analysis config (metric-hub TOML) for the single experiment given.
+    #[arg(long = "config-file", visible_alias = "config_file", value_name = "FILE", conflicts_with = "config_repos")]
+    pub config_file: Option<PathBuf>,
+    /// Directories laid out like metric-hub: `<slug>.toml` at the top or under `jetstream/`;
+    /// later directories take precedence.
+    #[arg(long = "config-repos", visible_alias = "config_repos", value_name = "DIR")]
+    pub config_repos: Vec<PathBuf>,
+    /// Periods to analyse (day, week, days28, overall, preenrollment_week, preenrollment_days28).
+    #[arg(long = "analysis-periods", visible_alias = "analysis_periods", value_name = "PERIOD", value_parser = parse_period)]
+    pub analysis_periods: Vec<jetstream_proto::AnalysisPeriod>,
+    /// Seed of the Monte-Carlo statistics; each statistic derives its own from it and its identity.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// In-process workers (default: the number of CPUs).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[command(flatten)]
+    pub locations: Locations,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Directory for the warehouse, the bundled inputs and the results.
+    #[arg(long, default_value = "jetstream-demo")]
+    pub out: PathBuf,
+    /// Enrolled clients to simulate.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=5_000_000))]
+    pub clients: u64,
+    /// Seed of the synthetic data (and of the statistics).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// In-process workers (default: the number of CPUs).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("expected a date YYYY-MM-DD, got '{s}'"))
+}
+
+fn parse_period(s: &str) -> Result<jetstream_proto::AnalysisPeriod, String> {
+    jetstream_proto::AnalysisPeriod::parse(s).ok_or_else(|| {
+        format!("expected one of day, week, days28, overall, preenrollment_week, preenrollment_days28; got '{s}'")
+    })
+}

@@ -1,0 +1,235 @@
+//! `jetstream run`: the analyses due on one date, on a warehouse the user already has.
+
+use crate::cli::{Locations, RunArgs};
+use crate::embedded::{run_embedded, DateReport};
+use anyhow::{bail, Context};
+use chrono::{NaiveDate, Utc};
+use jetstream_coordinator::config::{self, CustomConfig};
+use jetstream_coordinator::experimenter::{load_experiments, ExperimenterExperiment};
+use jetstream_coordinator::export::{LocalDirSink, ResultsSink};
+use jetstream_coordinator::{DateOutcome, RunOptions};
+use jetstream_proto::naming::is_plain_identifier;
+use jetstream_proto::spec::{AnalysisSpec, ExperimentStatus};
+use jetstream_proto::AnalysisPeriod;
+use jetstream_worker::DuckDbWarehouse;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Everything a run needs, validated before anything is written.
+pub struct Prepared {
+    pub specs: Vec<Arc<AnalysisSpec>>,
+    pub warehouse: Arc<DuckDbWarehouse>,
+    pub sink: Option<Arc<dyn ResultsSink>>,
+}
+
+pub fn execute(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let prepared = prepare(args, args.date)?;
+    let work = prepared
+        .specs
+        .iter()
+        .map(|s| (Arc::clone(s), args.date))
+        .collect();
+    let reports = analyse(prepared, work, args)?;
+    Ok(report(&reports))
+}
+
+/// Loads and resolves every input, opens the warehouse; fails before any write.
+pub fn prepare(args: &RunArgs, date: NaiveDate) -> anyhow::Result<Prepared> {
+    if args.config_file.is_some() && args.experiment_slug.len() != 1 {
+        bail!("--config-file can only be used with exactly one --experiment-slug");
+    }
+    let experiments = load_experiments(&args.locations.experiments)?;
+    let selected = select(&experiments, &args.experiment_slug, date)?;
+    let explicit = match &args.config_file {
+        Some(path) => Some(config::load_config(path)?),
+        None => None,
+    };
+    let today = Utc::now().date_naive();
+    let mut specs = Vec::new();
+    for experiment in selected {
+        let custom = match &explicit {
+            Some(c) => Some(c.clone()),
+            None => find_config(&args.config_repos, &experiment.slug)?,
+        };
+        let spec = config::resolve(experiment, custom.as_ref(), today)?;
+        check_names(&spec)?;
+        if spec.experiment.skip {
+            tracing::warn!(experiment = %spec.experiment.slug, "configured with skip = true; not analysed");
+            continue;
+        }
+        specs.push(Arc::new(spec));
+    }
+    let warehouse = open_warehouse(&args.locations)?;
+    let sink = results_sink(&args.locations.results);
+    Ok(Prepared {
+        specs,
+        warehouse,
+        sink,
+    })
+}
+
+/// Runs `work` on the embedded default.
+pub fn analyse(
+    prepared: Prepared,
+    work: Vec<(Arc<AnalysisSpec>, NaiveDate)>,
+    args: &RunArgs,
+) -> anyhow::Result<Vec<DateReport>> {
+    let periods = if args.analysis_periods.is_empty() {
+        AnalysisPeriod::ALL.to_vec()
+    } else {
+        args.analysis_periods.clone()
+    };
+    let options = RunOptions {
+        run_id: format!("run-{}", Utc::now().format("%Y%m%dT%H%M%S%.3f")),
+        periods,
+        seed: args.seed,
+    };
+    run_embedded(prepared.warehouse, prepared.sink, work, options, args.workers)
+}
+
+fn open_warehouse(locations: &Locations) -> anyhow::Result<Arc<DuckDbWarehouse>> {
+    if !locations.warehouse.is_file() {
+        bail!(
+            "warehouse {} does not exist (expected a DuckDB database file)",
+            locations.warehouse.display()
+        );
+    }
+    let warehouse = DuckDbWarehouse::open(&locations.warehouse, &locations.dataset_id)
+        .with_context(|| format!("opening warehouse {}", locations.warehouse.display()))?;
+    Ok(Arc::new(warehouse))
+}
+
+fn results_sink(results: &str) -> Option<Arc<dyn ResultsSink>> {
+    if results.eq_ignore_ascii_case("none") || results.eq_ignore_ascii_case("null") {
+        None
+    } else {
+        Some(Arc::new(LocalDirSink::new(PathBuf::from(results))))
+    }
+}
+
+/// Jetstream's selection (reference/jetstream.md §1.3): the named experiments, or every
+/// Live/Complete non-rollout experiment that ended at most 90 days before `date`.
+fn select<'a>(
+    experiments: &'a [ExperimenterExperiment],
+    slugs: &[String],
+    date: NaiveDate,
+) -> anyhow::Result<Vec<&'a ExperimenterExperiment>> {
+    if !slugs.is_empty() {
+        let mut out = Vec::new();
+        for slug in slugs {
+            match experiments.iter().find(|e| &e.slug == slug) {
+                Some(e) => out.push(e),
+                None => tracing::warn!(experiment = %slug, "not found in the experiment definitions; skipped"),
+            }
+        }
+        if out.is_empty() {
+            bail!("none of the requested experiments ({}) is in the experiment definitions", slugs.join(", "));
+        }
+        return Ok(out);
+    }
+    let today = Utc::now().date_naive();
+    Ok(experiments
+        .iter()
+        .filter(|e| !e.is_rollout)
+        .filter(|e| match e.end_date {
+            // "ended within 90 days" is implied by "ends on or after the run date".
+            Some(end) => end >= date,
+            None => e.status(today) == ExperimentStatus::Live,
+        })
+        .collect())
+}
+
+/// A metric-hub experiment config for `slug` in the repositories (later ones win).
+fn find_config(repos: &[PathBuf], slug: &str) -> anyhow::Result<Option<CustomConfig>> {
+    for repo in repos.iter().rev() {
+        if !repo.is_dir() {
+            bail!("config repository {} is not a directory", repo.display());
+        }
+        for candidate in [repo.join(format!("{slug}.toml")), repo.join("jetstream").join(format!("{slug}.toml"))] {
+            if candidate.is_file() {
+                return Ok(Some(config::load_config(&candidate)?));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Names that reach SQL as identifiers must be plain identifiers; slugs reach it as literals
+/// and in table names (normalised), and must look like Experimenter slugs.
+fn check_names(spec: &AnalysisSpec) -> anyhow::Result<()> {
+    let slug = &spec.experiment.slug;
+    let slug_ok = slug
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if slug.is_empty() || !slug_ok {
+        bail!("experiment slug '{slug}' may only contain letters, digits, '-', '_' and '.'");
+    }
+    let names = spec
+        .metrics
+        .keys()
+        .map(|n| ("metric", n))
+        .chain(spec.segments.iter().map(|s| ("segment", &s.name)))
+        .chain(spec.data_sources.keys().map(|n| ("data source", n)));
+    for (kind, name) in names {
+        if !is_plain_identifier(name) {
+            bail!("{slug}: {kind} name '{name}' is not a valid SQL identifier (letters, digits and '_', not starting with a digit)");
+        }
+    }
+    Ok(())
+}
+
+/// Prints each experiment-date's outcome; non-zero exit when any failed.
+pub fn report(reports: &[DateReport]) -> ExitCode {
+    let mut failed = false;
+    for r in reports {
+        match &r.outcome {
+            DateOutcome::Analysed(written) => {
+                let parts: Vec<String> = written.iter().map(|(p, n)| format!("{p}: {n} rows")).collect();
+                println!("{} {}: analysed ({})", r.slug, r.date, parts.join(", "));
+            }
+            DateOutcome::NothingDue => println!("{} {}: nothing due", r.slug, r.date),
+            DateOutcome::Skipped { reason, failed: f } => {
+                failed |= *f;
+                println!("{} {}: skipped: {reason}", r.slug, r.date);
+            }
+            DateOutcome::Failed(reason) => {
+                failed = true;
+                println!("{} {}: FAILED: {reason}", r.slug, r.date);
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Used by the demo to point a run at its own files.
+pub fn run_args_for(
+    warehouse: &Path,
+    experiments: &Path,
+    config_file: &Path,
+    results: &Path,
+    slug: &str,
+    date: NaiveDate,
+    seed: u64,
+    workers: Option<usize>,
+) -> RunArgs {
+    RunArgs {
+        date,
+        experiment_slug: vec![slug.to_string()],
+        config_file: Some(config_file.to_path_buf()),
+        config_repos: Vec::new(),
+        analysis_periods: Vec::new(),
+        seed,
+        workers,
+        locations: Locations {
+            warehouse: warehouse.to_path_buf(),
+            dataset_id: "mozanalysis".to_string(),
+            experiments: experiments.to_path_buf(),
+            results: results.display().to_string(),
+        },
+    }
+}

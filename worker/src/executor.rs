@@ -1,0 +1,284 @@
+//! Executes one task: the warehouse queries it owns and the statistics it computes.
+
+use crate::sql::{self, Catalog};
+use crate::stats::{self, MetricData, StatContext};
+use chrono::Utc;
+use jetstream_proto::spec::{AnalysisSpec, MetricSpec, SummarySpec};
+use jetstream_proto::task::{TaskOutcome, TaskResult, WireTask};
+use jetstream_proto::warehouse::{Column, Warehouse, WarehouseError, WriteMode};
+use jetstream_proto::{AnalysisBasis, AnalysisError, TaskKind};
+use std::sync::Arc;
+
+/// Runs tasks against a warehouse. Stateless apart from its handles; safe to share.
+pub struct TaskExecutor {
+    warehouse: Arc<dyn Warehouse>,
+    catalog: Catalog,
+    name: String,
+}
+
+impl TaskExecutor {
+    /// An executor named `name` (reported in results) over `warehouse`.
+    pub fn new(warehouse: Arc<dyn Warehouse>, catalog: Catalog, name: impl Into<String>) -> Self {
+        TaskExecutor {
+            warehouse,
+            catalog,
+            name: name.into(),
+        }
+    }
+
+    /// Runs `task` to completion (blocking). Failures are reported in the result, never panics.
+    pub fn execute(&self, task: &WireTask) -> TaskResult {
+        let outcome = match task.key.kind {
+            TaskKind::Enrollments => self.enrollments(task),
+            TaskKind::Metrics => self.metrics(task),
+            TaskKind::Statistics => self.statistics(task),
+        };
+        let outcome = outcome.unwrap_or_else(|error| TaskOutcome::Failed { error });
+        TaskResult {
+            task_id: task.id.clone(),
+            run_id: task.run_id.clone(),
+            key: task.key.clone(),
+            worker: self.name.clone(),
+            outcome,
+        }
+    }
+
+    fn enrollments(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
+        let table = &task.tables.enrollments;
+        let query = sql::enrollments_query(&task.spec, &task.time_limits, &self.catalog);
+        match self.warehouse.create_table_as(table, &query, WriteMode::Empty) {
+            Ok(rows) => Ok(TaskOutcome::Table {
+                table: table.clone(),
+                rows,
+            }),
+            // Created by an earlier run: the enrollments table is computed once and reused.
+            Err(WarehouseError::AlreadyExists(_)) => Ok(TaskOutcome::Table {
+                table: table.clone(),
+                rows: self.count_rows(table).map_err(|e| task_error(task, None, e.to_string(), "enrollments"))?,
+            }),
+            Err(e) => Err(task_error(task, None, e.to_string(), "enrollments")),
+        }
+    }
+
+    fn count_rows(&self, table: &str) -> Result<u64, WarehouseError> {
+        let frame = self
+            .warehouse
+            .query(&format!("SELECT count(*) AS n FROM {}", self.warehouse.table_ref(table)?))?;
+        Ok(match frame.column("n") {
+            Some(Column::Float(v)) => v.first().copied().flatten().unwrap_or(0.0) as u64,
+            _ => 0,
+        })
+    }
+
+    fn metrics(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
+        let basis = task_basis(task)?;
+        let table = task
+            .tables
+            .metrics
+            .as_deref()
+            .ok_or_else(|| task_error(task, None, "metrics task without a metrics table".into(), "metrics"))?;
+        let metrics = metrics_to_compute(&task.spec, period_summaries(task), basis);
+        let enrollments = self
+            .warehouse
+            .table_ref(&task.tables.enrollments)
+            .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
+        let query = sql::metrics_query(&task.spec, &metrics, &task.time_limits, basis, &enrollments)
+            .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
+        let rows = self
+            .warehouse
+            .create_table_as(table, &query, WriteMode::Truncate)
+            .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
+        Ok(TaskOutcome::Table {
+            table: table.to_string(),
+            rows,
+        })
+    }
+
+    fn statistics(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
+        let basis = task_basis(task)?;
+        let segment = task.key.segment.clone().unwrap_or_else(|| "all".to_string());
+        let period = task
+            .key
+            .period
+            .ok_or_else(|| task_error(task, None, "statistics task without a period".into(), "statistics"))?;
+        let spec = &task.spec;
+        let summaries: Vec<&SummarySpec> = period_summaries(task)
+            .iter()
+            .filter(|s| spec.metrics.get(&s.metric).is_some_and(|m| m.analysis_bases.contains(&basis)))
+            .collect();
+        let fail = |e: WarehouseError| task_error(task, None, e.to_string(), "statistics");
+
+        let metrics_table = task
+            .tables
+            .metrics
+            .as_deref()
+            .ok_or_else(|| task_error(task, None, "statistics task without a metrics table".into(), "statistics"))?;
+        let mut columns: Vec<&str> = Vec::new();
+        for s in &summaries {
+            if spec.metrics.get(&s.metric).is_some_and(|m| m.select_expression.is_some())
+                && !columns.contains(&s.metric.as_str())
+            {
+                columns.push(&s.metric);
+            }
+        }
+        let subset = sql::subset_query(&self.warehouse.table_ref(metrics_table).map_err(fail)?, &columns, basis, &segment);
+        let frame = self.warehouse.query(&subset).map_err(fail)?;
+        let branches = match frame.column("branch") {
+            Some(Column::Text(v)) => v.clone(),
+            _ => vec![None; frame.num_rows()],
+        };
+
+        let configured: Vec<String> = spec.experiment.branches.iter().map(|b| b.slug.clone()).collect();
+        let window_index = task.time_limits.window_index;
+        let mut rows = Vec::new();
+        let mut errors = Vec::new();
+        for summary in summaries {
+            let ctx = StatContext {
+                experiment: &spec.experiment.slug,
+                metric: &summary.metric,
+                segment: &segment,
+                basis,
+                period,
+                window_index,
+                analysis_length_days: task.time_limits.window.length_days(),
+                seed: task.seed,
+                branches: &configured,
+            };
+            let data = match frame.column(&summary.metric) {
+                Some(Column::Float(values)) => metric_data(&branches, values),
+                Some(Column::Text(_)) => {
+                    errors.push(*task_error(
+                        task,
+                        Some(&summary.metric),
+                        format!("metric '{}' is not numeric or boolean", summary.metric),
+                        "statistics",
+                    ));
+                    continue;
+                }
+                None => {
+                    errors.push(*task_error(
+                        task,
+                        Some(&summary.metric),
+                        format!(
+                            "metric '{}' has no column in the metrics table (metrics computed from other metrics are not supported yet)",
+                            summary.metric
+                        ),
+                        "statistics",
+                    ));
+                    continue;
+                }
+            };
+            let out = stats::run_summary(summary, &data, &ctx);
+            rows.extend(out.rows);
+            errors.extend(out.errors);
+        }
+
+        let enrollments = self.warehouse.table_ref(&task.tables.enrollments).map_err(fail)?;
+        let population = self
+            .warehouse
+            .query(&sql::population_query(&enrollments, basis, &segment))
+            .map_err(fail)?;
+        let population_branches: Vec<String> = match population.column("branch") {
+            Some(Column::Text(v)) => v.iter().flatten().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let ctx = StatContext {
+            experiment: &spec.experiment.slug,
+            metric: "identity",
+            segment: &segment,
+            basis,
+            period,
+            window_index,
+            analysis_length_days: task.time_limits.window.length_days(),
+            seed: task.seed,
+            branches: &configured,
+        };
+        rows.extend(stats::counts(&population_branches, &ctx));
+        Ok(TaskOutcome::Statistics { rows, errors })
+    }
+}
+
+fn period_summaries(task: &WireTask) -> &[SummarySpec] {
+    task.key
+        .period
+        .map(|p| task.spec.summaries(p))
+        .unwrap_or(&[])
+}
+
+fn task_basis(task: &WireTask) -> Result<AnalysisBasis, Box<AnalysisError>> {
+    task.key
+        .analysis_basis
+        .ok_or_else(|| task_error(task, None, "task without an analysis basis".into(), "execute"))
+}
+
+/// The metrics a (period, basis) table must hold: those of the period's summaries measured on
+/// the basis, plus what they depend on, each once, in config order; only those computed by SQL.
+pub fn metrics_to_compute<'a>(
+    spec: &'a AnalysisSpec,
+    summaries: &[SummarySpec],
+    basis: AnalysisBasis,
+) -> Vec<&'a MetricSpec> {
+    let mut out: Vec<&MetricSpec> = Vec::new();
+    let push = |m: &'a MetricSpec, out: &mut Vec<&'a MetricSpec>| {
+        if m.select_expression.is_some() && !out.iter().any(|o| o.name == m.name) {
+            out.push(m);
+        }
+    };
+    for s in summaries {
+        let Some(metric) = spec.metrics.get(&s.metric) else {
+            continue;
+        };
+        if !metric.analysis_bases.contains(&basis) {
+            continue;
+        }
+        push(metric, &mut out);
+        for dep in &metric.depends_on {
+            if let Some(d) = spec.metrics.get(dep) {
+                push(d, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// One metric's values with NULL rows (and rows without a branch) removed, as Jetstream's
+/// `WHERE <metric> IS NOT NULL` subset does.
+fn metric_data(branches: &[Option<String>], values: &[Option<f64>]) -> MetricData {
+    let mut data = MetricData {
+        branches: Vec::with_capacity(values.len()),
+        values: Vec::with_capacity(values.len()),
+    };
+    for (b, v) in branches.iter().zip(values) {
+        if let (Some(b), Some(v)) = (b, v) {
+            data.branches.push(b.clone());
+            data.values.push(*v);
+        }
+    }
+    data
+}
+
+fn task_error(task: &WireTask, metric: Option<&str>, message: String, func_name: &str) -> Box<AnalysisError> {
+    let period = match (task.key.period, task.key.kind) {
+        (Some(p), TaskKind::Metrics) => Some(format!("{}_{}", p.value(), task.time_limits.window_index)),
+        (Some(p), _) => Some(p.value().to_string()),
+        (None, _) => None,
+    };
+    Box::new(AnalysisError {
+        timestamp: Utc::now(),
+        log_level: "ERROR".to_string(),
+        experiment: Some(task.key.experiment_slug.clone()),
+        metric: metric.map(str::to_string),
+        statistic: None,
+        segment: task.key.segment.clone(),
+        analysis_basis: task.key.analysis_basis,
+        analysis_period: period,
+        message: format!("{} failed: {message}", task.key),
+        exception: Some(message),
+        exception_type: Some(match task.key.kind {
+            TaskKind::Statistics => "StatisticComputationException".to_string(),
+            _ => "QueryError".to_string(),
+        }),
+        filename: "worker/src/executor.rs".to_string(),
+        func_name: func_name.to_string(),
+    })
+}

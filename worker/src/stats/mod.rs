@@ -1,0 +1,643 @@
+//! Statistics of one metric in one (period, window, segment, basis): Jetstream's
+//! `statistics.py` (`Summary.run`, `Statistic.apply`, the statistic classes it uses) and
+//! `pre_treatment.py`, on top of the mozanalysis computations they call.
+//!
+//! Implemented statistics (config name → `statistic` column): `bootstrap_mean` → `mean`,
+//! `binomial` → `binomial`, `count` → `count`, `sum` → `sum`. Jetstream's other statistics give an
+//! error record saying they are not implemented; names Jetstream does not know give its
+//! "does not exist" error.
+//!
+//! # Pairwise references
+//! As in Jetstream, every branch present in the data is used in turn as the reference (in label
+//! order, for determinism); rows are collected by [`StatisticRow::dedup_key`] with the last
+//! write winning and returned in key order. A failing reference iteration is recorded as one
+//! error and the other iterations still produce their rows.
+//!
+//! # Randomness
+//! Upstream draws from unseeded numpy generators. Here every random stream is derived from the
+//! run seed and the identity of the computation ([`derive_seed`]), so a rerun reproduces its
+//! rows exactly whatever the number of threads. Each summary's seed keys ChaCha8 streams per
+//! branch (and, for the bootstrap, per chunk of 256 draws; each chunk's stream seeds a
+//! xoshiro256++ generator for the bulk of its exponential draws, about twice as fast). Numbers
+//! are statistically, not bit-for-bit, equivalent to upstream's.
+//!
+//! # Deliberate deviation: comparative bounds at any width
+//! mozanalysis summarises comparisons only at the fixed quantiles (0.005, 0.025, 0.5, 0.975,
+//! 0.995) (and, for `binomial`, the individual rows too), and Jetstream looks the bounds up by
+//! label, so a `confidence_interval` other than 0.95 or 0.99 yields null bounds. This module
+//! computes the quantiles `(1 − w)/2` and `1 − (1 − w)/2` of the samples (or of the Beta
+//! posterior) directly, so any width gets bounds; for 0.95 (and 0.99) both agree.
+
+mod binomial;
+mod bootstrap;
+mod pretreatment;
+mod quantile;
+mod random;
+#[cfg(test)]
+mod tests;
+
+use jetstream_proto::spec::{StatisticSpec, SummarySpec};
+use jetstream_proto::statistic::RowKey;
+use jetstream_proto::{AnalysisBasis, AnalysisError, AnalysisPeriod, Comparison, StatisticRow};
+use pretreatment::PreTreatment;
+use quantile::{mean, quantile_select};
+use rayon::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Per-client values of one metric, NULL rows already removed (Jetstream's subset query), one
+/// entry per client: branch label and value (booleans arrive as 0.0/1.0; NaN/inf may occur).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricData {
+    pub branches: Vec<String>,
+    pub values: Vec<f64>,
+}
+
+/// Identity of the computation, for rows, error records and seeds.
+#[derive(Debug, Clone, Copy)]
+pub struct StatContext<'a> {
+    pub experiment: &'a str,
+    pub metric: &'a str,
+    pub segment: &'a str,
+    pub basis: AnalysisBasis,
+    pub period: AnalysisPeriod,
+    pub window_index: u32,
+    pub analysis_length_days: i64,
+    /// Run seed; each statistic derives its own via `derive_seed`.
+    pub seed: u64,
+    /// The experiment's configured branches (for zero counts), in Experimenter order.
+    pub branches: &'a [String],
+}
+
+/// The rows of one summary, and the errors of whatever failed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatOutput {
+    pub rows: Vec<StatisticRow>,
+    pub errors: Vec<AnalysisError>,
+}
+
+/// Deterministic 64-bit seed from the run seed and the identity parts: the first 8 bytes
+/// (little-endian) of SHA-256 over a domain tag, the run seed (little-endian) and each part
+/// length-prefixed. Stable across platforms, runs and builds.
+pub fn derive_seed(run_seed: u64, parts: &[&str]) -> u64 {
+    let digest = random::seed_digest(run_seed, parts);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
+/// Jetstream's `counts`: metric "identity", statistic "count", one row per configured branch
+/// (point = number of clients of that branch in `population_branches`, 0 if absent), plus rows
+/// for any unconfigured branch present in the data (in label order, after the configured ones).
+pub fn counts(population_branches: &[String], ctx: &StatContext) -> Vec<StatisticRow> {
+    let mut tally: BTreeMap<&str, u64> = BTreeMap::new();
+    for branch in population_branches {
+        *tally.entry(branch.as_str()).or_default() += 1;
+    }
+    let mut order: Vec<&str> = Vec::new();
+    for branch in ctx.branches {
+        if !order.contains(&branch.as_str()) {
+            order.push(branch);
+        }
+    }
+    let unconfigured: Vec<&str> = tally
+        .keys()
+        .copied()
+        .filter(|b| !order.contains(b))
+        .collect();
+    order.extend(unconfigured);
+    order
+        .into_iter()
+        .map(|branch| {
+            let n = tally.get(branch).copied().unwrap_or(0);
+            let mut row = base_row(ctx, "identity", "count", branch);
+            row.point = Some(n as f64);
+            row.normalized()
+        })
+        .collect()
+}
+
+/// Applies the summary's pre-treatments then its statistic, with every branch present in the
+/// data used in turn as the reference. Never panics on bad data: failures become `errors`
+/// (one per failing reference iteration, as Jetstream logs them), and the rest still completes.
+///
+/// Errors recorded once for the whole summary (no rows): an unknown statistic or pre-treatment,
+/// bad parameters or arguments, mismatched input columns, and data left empty (no client has a
+/// value, before or after the pre-treatments). Errors recorded once per reference iteration:
+/// data the statistic refuses (NaN for `bootstrap_mean`, non-0/1 values for `binomial`, a
+/// `confidence_interval` whose quantiles fall outside [0, 1] for `bootstrap_mean`), and a
+/// reference against which some branch's relative uplift is undefined (every sample
+/// non-finite, e.g. an all-zero reference); in that last case the iteration's rows are still
+/// returned, the undefined values as null, as upstream returns them.
+pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) -> StatOutput {
+    let name = summary.statistic.name.as_str();
+    let fail = |reason: String| StatOutput {
+        rows: Vec::new(),
+        errors: vec![statistic_error(ctx, name, &reason)],
+    };
+    let statistic = match Statistic::from_spec(&summary.statistic) {
+        Ok(statistic) => statistic,
+        Err(reason) => return fail(reason),
+    };
+    let pre_treatments = match summary
+        .pre_treatments
+        .iter()
+        .map(PreTreatment::from_spec)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(p) => p,
+        Err(reason) => return fail(reason),
+    };
+    if data.branches.len() != data.values.len() {
+        return fail(format!(
+            "metric data has {} branch labels but {} values",
+            data.branches.len(),
+            data.values.len()
+        ));
+    }
+    if data.values.is_empty() {
+        return fail("no client has a value for this metric".to_string());
+    }
+
+    // Intern branch labels (sorted) so that pre-treatments move integers, not strings.
+    let mut labels: Vec<&str> = data.branches.iter().map(String::as_str).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    let mut codes: Vec<u32> = data
+        .branches
+        .iter()
+        .map(|b| labels.binary_search(&b.as_str()).unwrap_or_default() as u32)
+        .collect();
+    let mut values = data.values.clone();
+    for pre_treatment in &pre_treatments {
+        pre_treatment.apply(&mut codes, &mut values, ctx.analysis_length_days);
+    }
+    if values.is_empty() {
+        return fail("no client has a value for this metric after its pre-treatments".to_string());
+    }
+    let mut grouped: Vec<Vec<f64>> = vec![Vec::new(); labels.len()];
+    for (&code, &value) in codes.iter().zip(&values) {
+        grouped[code as usize].push(value);
+    }
+    let branches: Vec<(&str, Vec<f64>)> = labels
+        .into_iter()
+        .zip(grouped)
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+
+    let seed = derive_seed(
+        ctx.seed,
+        &[
+            ctx.experiment,
+            ctx.metric,
+            name,
+            ctx.segment,
+            ctx.basis.value(),
+            ctx.period.value(),
+            &ctx.window_index.to_string(),
+        ],
+    );
+    let mut collector = Collector::new(ctx, name);
+    match statistic {
+        Statistic::Count | Statistic::Sum => {
+            let sum = matches!(statistic, Statistic::Sum);
+            let output_name = statistic.output_name();
+            for (label, values) in &branches {
+                let mut row = base_row(ctx, ctx.metric, output_name, label);
+                // pandas's sum skips nulls (NaN); the count is the number of clients.
+                row.point = Some(if sum {
+                    values.iter().filter(|v| !v.is_nan()).sum()
+                } else {
+                    values.len() as f64
+                });
+                collector.insert(row);
+            }
+        }
+        Statistic::BootstrapMean(params) => {
+            bootstrap_mean(&params, &branches, seed, &mut collector)
+        }
+        Statistic::Binomial {
+            confidence_interval,
+        } => binomial(confidence_interval, &branches, seed, &mut collector),
+    }
+    collector.finish()
+}
+
+/// A configured statistic with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Statistic {
+    BootstrapMean(BootstrapParams),
+    Binomial { confidence_interval: f64 },
+    Count,
+    Sum,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BootstrapParams {
+    num_samples: usize,
+    drop_highest: f64,
+    confidence_interval: f64,
+}
+
+/// Upper bound on `num_samples`, so that a typo cannot exhaust a worker's memory
+/// (upstream has none; its default is 10,000).
+const MAX_NUM_SAMPLES: u64 = 10_000_000;
+
+/// Statistics Jetstream has that this module does not implement.
+const NOT_IMPLEMENTED: [&str; 7] = [
+    "linear_model_mean",
+    "linear_model_mean_no_clip",
+    "per_client_dau_impact",
+    "deciles",
+    "population_ratio",
+    "kernel_density_estimate",
+    "empirical_cdf",
+];
+
+impl Statistic {
+    /// Resolves the statistic by config name and validates its parameters, as upstream's class
+    /// lookup (`ValueError`) and constructor keyword arguments (`TypeError`) do.
+    fn from_spec(spec: &StatisticSpec) -> Result<Statistic, String> {
+        let name = spec.name.as_str();
+        let allowed: &[&str] = match name {
+            "bootstrap_mean" => &["num_samples", "drop_highest", "confidence_interval"],
+            "binomial" => &["confidence_interval"],
+            "count" | "sum" => &[],
+            _ if NOT_IMPLEMENTED.contains(&name) => {
+                return Err(format!(
+                    "Statistic '{name}' is not implemented by this worker."
+                ))
+            }
+            _ => return Err(format!("Statistic '{name}' does not exist.")),
+        };
+        if let Some(key) = spec.params.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(format!(
+                "statistic {name} got an unexpected keyword argument '{key}'"
+            ));
+        }
+        let float = |key: &str, default: f64| -> Result<f64, String> {
+            match spec.params.get(key) {
+                None => Ok(default),
+                Some(v) => v.as_f64().ok_or_else(|| {
+                    format!("parameter '{key}' of {name} must be a number, got {v}")
+                }),
+            }
+        };
+        Ok(match name {
+            "bootstrap_mean" => {
+                let num_samples = match spec.params.get("num_samples") {
+                    None => 10_000,
+                    Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (1..=MAX_NUM_SAMPLES).contains(&n)) => {
+                        n.as_u64().unwrap_or_default() as usize
+                    }
+                    Some(v) => {
+                        return Err(format!(
+                            "parameter 'num_samples' of {name} must be an integer between 1 and {MAX_NUM_SAMPLES}, got {v}"
+                        ))
+                    }
+                };
+                Statistic::BootstrapMean(BootstrapParams {
+                    num_samples,
+                    drop_highest: float("drop_highest", 0.005)?,
+                    confidence_interval: float("confidence_interval", 0.95)?,
+                })
+            }
+            "binomial" => Statistic::Binomial {
+                confidence_interval: float("confidence_interval", 0.95)?,
+            },
+            "count" => Statistic::Count,
+            _ => Statistic::Sum,
+        })
+    }
+
+    /// The value of the `statistic` column.
+    fn output_name(&self) -> &'static str {
+        match self {
+            Statistic::BootstrapMean(_) => "mean",
+            Statistic::Binomial { .. } => "binomial",
+            Statistic::Count => "count",
+            Statistic::Sum => "sum",
+        }
+    }
+}
+
+/// Rows keyed by their dedup key (last write wins) and the errors of one summary.
+struct Collector<'c, 'a> {
+    ctx: &'c StatContext<'a>,
+    name: &'c str,
+    rows: BTreeMap<RowKey, StatisticRow>,
+    errors: Vec<AnalysisError>,
+}
+
+impl<'c, 'a> Collector<'c, 'a> {
+    fn new(ctx: &'c StatContext<'a>, name: &'c str) -> Self {
+        Collector {
+            ctx,
+            name,
+            rows: BTreeMap::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, row: StatisticRow) {
+        let row = row.normalized();
+        self.rows.insert(row.dedup_key(), row);
+    }
+
+    fn error(&mut self, reason: &str) {
+        self.errors
+            .push(statistic_error(self.ctx, self.name, reason));
+    }
+
+    fn finish(self) -> StatOutput {
+        StatOutput {
+            rows: self.rows.into_values().collect(),
+            errors: self.errors,
+        }
+    }
+}
+
+/// The lower and upper quantile levels `(1 − w)/2` and `1 − (1 − w)/2` of a nominal interval
+/// width, if numpy would accept them. Levels are rounded to 12 decimals so that a width of 0.95
+/// gives exactly mozanalysis's literal levels 0.025 and 0.975 (the raw arithmetic gives
+/// 0.025000000000000022).
+fn interval_levels(width: f64) -> Option<(f64, f64)> {
+    let round = |x: f64| (x * 1e12).round() / 1e12;
+    let c = (1.0 - width) / 2.0;
+    let (lo, hi) = (round(c), round(1.0 - c));
+    ((0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi)).then_some((lo, hi))
+}
+
+/// Mean and interval of samples (reordered in place).
+fn summarise(samples: &mut [f64], levels: Option<(f64, f64)>) -> (f64, Option<f64>, Option<f64>) {
+    let point = mean(samples);
+    match levels {
+        Some((lo, hi)) => (
+            point,
+            Some(quantile_select(samples, lo)),
+            Some(quantile_select(samples, hi)),
+        ),
+        None => (point, None, None),
+    }
+}
+
+/// A present branch's summary inputs for the pairwise comparisons.
+struct BranchSamples<'b> {
+    label: &'b str,
+    individual: StatisticRow,
+    samples: Vec<f64>,
+}
+
+/// Jetstream's reference loop for a statistic with an interval: for every present branch as
+/// reference (in label order), the individual rows of every branch plus a `difference` and a
+/// `relative_uplift` row for every other branch, paired draw by draw.
+fn pairwise(
+    collector: &mut Collector,
+    statistic: &str,
+    width: f64,
+    levels: Option<(f64, f64)>,
+    branches: &[BranchSamples],
+    references: &[&str],
+) {
+    for reference in references {
+        match reference_iteration(collector.ctx, statistic, width, levels, branches, reference) {
+            Ok((rows, note)) => {
+                rows.into_iter().for_each(|row| collector.insert(row));
+                if let Some(note) = note {
+                    collector.error(&note);
+                }
+            }
+            Err(reason) => collector.error(&reason),
+        }
+    }
+}
+
+/// One reference iteration: its rows, and a note when some relative uplift is undefined.
+fn reference_iteration(
+    ctx: &StatContext,
+    statistic: &str,
+    width: f64,
+    levels: Option<(f64, f64)>,
+    branches: &[BranchSamples],
+    reference: &str,
+) -> Result<(Vec<StatisticRow>, Option<String>), String> {
+    let Some(reference_samples) = branches
+        .iter()
+        .find(|b| b.label == reference)
+        .map(|b| b.samples.as_slice())
+    else {
+        let labels: Vec<&str> = branches.iter().map(|b| b.label).collect();
+        return Err(format!(
+            "Branch label '{reference}' not in branch list '{labels:?}'"
+        ));
+    };
+    if reference_samples.is_empty() {
+        return Err(format!("reference branch '{reference}' has no samples"));
+    }
+    let mut rows: Vec<StatisticRow> = branches.iter().map(|b| b.individual.clone()).collect();
+    let mut undefined = Vec::new();
+    for branch in branches.iter().filter(|b| b.label != reference) {
+        if branch.samples.len() != reference_samples.len() {
+            return Err(format!(
+                "branch '{}' has {} samples but reference '{reference}' has {}",
+                branch.label,
+                branch.samples.len(),
+                reference_samples.len()
+            ));
+        }
+        let mut difference: Vec<f64> = branch
+            .samples
+            .iter()
+            .zip(reference_samples)
+            .map(|(b, r)| b - r)
+            .collect();
+        let mut relative: Vec<f64> = branch
+            .samples
+            .iter()
+            .zip(reference_samples)
+            .map(|(b, r)| b / r - 1.0)
+            .collect();
+        if relative.iter().all(|x| !x.is_finite()) {
+            undefined.push(branch.label);
+        }
+        for (comparison, samples) in [
+            (Comparison::Difference, &mut difference),
+            (Comparison::RelativeUplift, &mut relative),
+        ] {
+            let (point, lower, upper) = summarise(samples, levels);
+            let mut row = base_row(ctx, ctx.metric, statistic, branch.label);
+            row.comparison = Some(comparison);
+            row.comparison_to_branch = Some(reference.to_string());
+            row.ci_width = Some(width);
+            row.point = Some(point);
+            row.lower = lower;
+            row.upper = upper;
+            rows.push(row);
+        }
+    }
+    let note = (!undefined.is_empty()).then(|| {
+        format!(
+            "relative uplift versus reference branch '{reference}' is undefined for {undefined:?}: \
+             every sample of the ratio is non-finite (the reference's samples are zero)"
+        )
+    });
+    Ok((rows, note))
+}
+
+/// `bootstrap_mean`: Rubin's Bayesian bootstrap of each branch's (capped) mean.
+///
+/// Each branch's samples are drawn once and reused for every reference iteration (upstream
+/// redraws per iteration; the distributions are the same, and the individual rows agree across
+/// iterations). Comparative bounds are the requested quantiles of the paired samples, so any
+/// `confidence_interval` gets bounds (upstream: only 0.95 and 0.99; see the module docs).
+fn bootstrap_mean(
+    params: &BootstrapParams,
+    branches: &[(&str, Vec<f64>)],
+    seed: u64,
+    collector: &mut Collector,
+) {
+    let references: Vec<&str> = branches.iter().map(|(label, _)| *label).collect();
+    let fail_every_iteration = |collector: &mut Collector, reason: &str| {
+        references.iter().for_each(|_| collector.error(reason));
+    };
+    let threshold_quantile = 1.0 - params.drop_highest;
+    let mut tallies = Vec::with_capacity(branches.len());
+    for (_, values) in branches {
+        match bootstrap::prepare(values, threshold_quantile) {
+            Ok(tally) => tallies.push(tally),
+            Err(reason) => return fail_every_iteration(collector, &reason),
+        }
+    }
+    let Some(levels) = interval_levels(params.confidence_interval) else {
+        return fail_every_iteration(collector, "Quantiles must be in the range [0, 1]");
+    };
+    let samples: Vec<Vec<f64>> = branches
+        .par_iter()
+        .zip(&tallies)
+        .map(|((label, _), tally)| {
+            bootstrap::bb_mean_samples(tally, params.num_samples, seed, label)
+        })
+        .collect();
+    let ctx = collector.ctx;
+    let summaries: Vec<BranchSamples> = branches
+        .iter()
+        .zip(samples)
+        .map(|((label, _), samples)| {
+            let mut sorted = samples.clone();
+            let (point, lower, upper) = summarise(&mut sorted, Some(levels));
+            let mut row = base_row(ctx, ctx.metric, "mean", label);
+            row.ci_width = Some(params.confidence_interval);
+            row.point = Some(point);
+            row.lower = lower;
+            row.upper = upper;
+            BranchSamples {
+                label,
+                individual: row,
+                samples,
+            }
+        })
+        .collect();
+    pairwise(
+        collector,
+        "mean",
+        params.confidence_interval,
+        Some(levels),
+        &summaries,
+        &references,
+    );
+}
+
+/// `binomial`: Beta(k + 1, n − k + 1) posteriors; analytic individual rows, Monte-Carlo
+/// comparisons.
+///
+/// Bounds are taken at the requested width for individual and comparative rows alike
+/// (upstream always uses its fixed quantile list here, so any width but 0.95 and 0.99 gives null
+/// bounds; see the module docs). A width whose quantile levels fall outside [0, 1] gives null
+/// bounds rather than an error, as upstream gives rows either way.
+fn binomial(width: f64, branches: &[(&str, Vec<f64>)], seed: u64, collector: &mut Collector) {
+    let ctx = collector.ctx;
+    let references: Vec<&str> = branches.iter().map(|(label, _)| *label).collect();
+    let mut tallies = Vec::with_capacity(branches.len());
+    for (_, values) in branches {
+        match binomial::tally(values, ctx.metric) {
+            Ok(t) => tallies.push(t),
+            Err(reason) => {
+                references.iter().for_each(|_| collector.error(&reason));
+                return;
+            }
+        }
+    }
+    let levels = interval_levels(width);
+    let mut summaries = Vec::with_capacity(branches.len());
+    for ((label, _), conversions) in branches.iter().zip(&tallies) {
+        let computed = conversions.samples(seed, label).and_then(|samples| {
+            let bounds = match levels {
+                Some((lo, hi)) => (Some(conversions.ppf(lo)?), Some(conversions.ppf(hi)?)),
+                None => (None, None),
+            };
+            Ok((samples, bounds))
+        });
+        let (samples, (lower, upper)) = match computed {
+            Ok(c) => c,
+            Err(reason) => {
+                references.iter().for_each(|_| collector.error(&reason));
+                return;
+            }
+        };
+        let mut row = base_row(ctx, ctx.metric, "binomial", label);
+        row.ci_width = Some(width);
+        row.point = Some(conversions.point());
+        row.lower = lower;
+        row.upper = upper;
+        summaries.push(BranchSamples {
+            label,
+            individual: row,
+            samples,
+        });
+    }
+    pairwise(
+        collector,
+        "binomial",
+        width,
+        levels,
+        &summaries,
+        &references,
+    );
+}
+
+/// An individual row with the context's segment and basis.
+fn base_row(ctx: &StatContext, metric: &str, statistic: &str, branch: &str) -> StatisticRow {
+    let mut row = StatisticRow::individual(metric, statistic, branch);
+    row.segment = ctx.segment.to_string();
+    row.analysis_basis = Some(ctx.basis);
+    row
+}
+
+/// The error record of a failed statistic computation, as Jetstream logs it.
+fn statistic_error(ctx: &StatContext, statistic: &str, reason: &str) -> AnalysisError {
+    tracing::warn!(
+        experiment = ctx.experiment,
+        metric = ctx.metric,
+        statistic,
+        segment = ctx.segment,
+        "statistic failed: {reason}"
+    );
+    AnalysisError {
+        timestamp: chrono::Utc::now(),
+        log_level: "ERROR".to_string(),
+        experiment: Some(ctx.experiment.to_string()),
+        metric: Some(ctx.metric.to_string()),
+        statistic: Some(statistic.to_string()),
+        segment: Some(ctx.segment.to_string()),
+        analysis_basis: Some(ctx.basis),
+        analysis_period: Some(ctx.period.value().to_string()),
+        message: format!(
+            "Error while computing statistic {statistic} for metric {}: {reason}",
+            ctx.metric
+        ),
+        exception: Some(reason.to_string()),
+        exception_type: Some("StatisticComputationException".to_string()),
+        filename: "worker/src/stats/mod.rs".to_string(),
+        func_name: "run_summary".to_string(),
+    }
+}

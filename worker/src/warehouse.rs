@@ -1,0 +1,418 @@
+//! DuckDB as the warehouse of the embedded default.
+//!
+//! Outputs go to one schema (the analogue of BigQuery's `--dataset_id`, default `mozanalysis`);
+//! the logs table to `monitoring.logs`. Inputs are whatever the configs' `from_expression`s
+//! name. Each call takes its own connection to the shared database, so workers on several
+//! threads query in parallel.
+
+use crate::sql::DUCKDB_PRELUDE;
+use duckdb::types::ValueRef;
+use duckdb::{params, Connection};
+use jetstream_proto::naming::is_plain_identifier;
+use jetstream_proto::statistic::Comparison;
+use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
+use jetstream_proto::{AnalysisBasis, AnalysisError, StatisticRow};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A DuckDB database file (or an in-memory database) used as the warehouse.
+pub struct DuckDbWarehouse {
+    base: Mutex<Connection>,
+    dataset: String,
+    path: Option<PathBuf>,
+}
+
+fn query_err(e: duckdb::Error, sql: &str) -> WarehouseError {
+    WarehouseError::Query {
+        message: e.to_string(),
+        sql: sql.to_string(),
+    }
+}
+
+fn other(e: duckdb::Error) -> WarehouseError {
+    WarehouseError::Other(e.to_string())
+}
+
+fn checked(name: &str) -> Result<&str, WarehouseError> {
+    if is_plain_identifier(name) {
+        Ok(name)
+    } else {
+        Err(WarehouseError::InvalidName(name.to_string()))
+    }
+}
+
+impl DuckDbWarehouse {
+    /// Opens (creating if needed) the database at `path`, with outputs in schema `dataset`.
+    pub fn open(path: &Path, dataset: &str) -> Result<DuckDbWarehouse, WarehouseError> {
+        let conn = Connection::open(path).map_err(|e| {
+            WarehouseError::Other(format!("cannot open DuckDB database {}: {e}", path.display()))
+        })?;
+        Self::init(conn, dataset, Some(path.to_path_buf()))
+    }
+
+    /// An in-memory warehouse (tests).
+    pub fn in_memory(dataset: &str) -> Result<DuckDbWarehouse, WarehouseError> {
+        let conn = Connection::open_in_memory().map_err(other)?;
+        Self::init(conn, dataset, None)
+    }
+
+    fn init(conn: Connection, dataset: &str, path: Option<PathBuf>) -> Result<Self, WarehouseError> {
+        checked(dataset)?;
+        let ddl = format!(
+            "CREATE SCHEMA IF NOT EXISTS {dataset};
+             CREATE SCHEMA IF NOT EXISTS monitoring;
+             CREATE TABLE IF NOT EXISTS monitoring.logs (
+                 timestamp TIMESTAMP, source VARCHAR, experiment VARCHAR, metric VARCHAR,
+                 statistic VARCHAR, analysis_basis VARCHAR, segment VARCHAR,
+                 analysis_period VARCHAR, message VARCHAR, log_level VARCHAR,
+                 exception VARCHAR, filename VARCHAR, func_name VARCHAR, exception_type VARCHAR);"
+        );
+        conn.execute_batch(&ddl).map_err(|e| query_err(e, &ddl))?;
+        Ok(DuckDbWarehouse {
+            base: Mutex::new(conn),
+            dataset: dataset.to_string(),
+            path,
+        })
+    }
+
+    /// The database file, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// A fresh connection to the same database, with the SQL prelude (UDF macros) loaded.
+    pub fn connection(&self) -> Result<Connection, WarehouseError> {
+        let conn = self
+            .base
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_clone()
+            .map_err(other)?;
+        conn.execute_batch(DUCKDB_PRELUDE)
+            .map_err(|e| query_err(e, DUCKDB_PRELUDE))?;
+        Ok(conn)
+    }
+
+    /// `schema.table` for an output table, after checking the name.
+    pub fn qualified(&self, table: &str) -> Result<String, WarehouseError> {
+        Ok(format!("{}.{}", self.dataset, checked(table)?))
+    }
+
+    fn exists_in(&self, conn: &Connection, table: &str) -> Result<bool, WarehouseError> {
+        let sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?";
+        conn.query_row(sql, params![self.dataset, table], |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
+            .map_err(|e| query_err(e, sql))
+    }
+}
+
+fn opt_str(v: &Option<String>) -> Option<&str> {
+    v.as_deref()
+}
+
+impl Warehouse for DuckDbWarehouse {
+    fn dialect(&self) -> &'static str {
+        "duckdb"
+    }
+
+    fn table_ref(&self, table: &str) -> Result<String, WarehouseError> {
+        self.qualified(table)
+    }
+
+    fn create_table_as(&self, table: &str, sql: &str, mode: WriteMode) -> Result<u64, WarehouseError> {
+        let name = self.qualified(table)?;
+        let conn = self.connection()?;
+        let statement = match mode {
+            WriteMode::Empty => {
+                if self.exists_in(&conn, table)? {
+                    return Err(WarehouseError::AlreadyExists(table.to_string()));
+                }
+                format!("CREATE TABLE {name} AS {sql}")
+            }
+            WriteMode::Truncate => format!("CREATE OR REPLACE TABLE {name} AS {sql}"),
+        };
+        conn.execute_batch(&statement).map_err(|e| match mode {
+            WriteMode::Empty if e.to_string().contains("already exists") => {
+                WarehouseError::AlreadyExists(table.to_string())
+            }
+            _ => query_err(e, &statement),
+        })?;
+        let count_sql = format!("SELECT count(*) FROM {name}");
+        conn.query_row(&count_sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| query_err(e, &count_sql))
+    }
+
+    fn query(&self, sql: &str) -> Result<Frame, WarehouseError> {
+        let conn = self.connection()?;
+        let mut stmt = conn.prepare(sql).map_err(|e| query_err(e, sql))?;
+        let mut rows = stmt.query([]).map_err(|e| query_err(e, sql))?;
+        let names: Vec<String> = rows
+            .as_ref()
+            .map(|s| s.column_names())
+            .unwrap_or_default();
+        let mut floats: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
+        let mut texts: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+        let mut is_text = vec![false; names.len()];
+        while let Some(row) = rows.next().map_err(|e| query_err(e, sql))? {
+            for i in 0..names.len() {
+                let value = row.get_ref(i).map_err(|e| query_err(e, sql))?;
+                let (f, t) = match value {
+                    ValueRef::Null => (None, None),
+                    ValueRef::Boolean(b) => (Some(if b { 1.0 } else { 0.0 }), None),
+                    ValueRef::TinyInt(v) => (Some(v as f64), None),
+                    ValueRef::SmallInt(v) => (Some(v as f64), None),
+                    ValueRef::Int(v) => (Some(v as f64), None),
+                    ValueRef::BigInt(v) => (Some(v as f64), None),
+                    ValueRef::HugeInt(v) => (Some(v as f64), None),
+                    ValueRef::UTinyInt(v) => (Some(v as f64), None),
+                    ValueRef::USmallInt(v) => (Some(v as f64), None),
+                    ValueRef::UInt(v) => (Some(v as f64), None),
+                    ValueRef::UBigInt(v) => (Some(v as f64), None),
+                    ValueRef::Float(v) => (Some(v as f64), None),
+                    ValueRef::Double(v) => (Some(v), None),
+                    ValueRef::Decimal(d) => (d.to_string().parse::<f64>().ok(), None),
+                    ValueRef::Date32(days) => {
+                        is_text[i] = true;
+                        let date = chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + days);
+                        (None, date.map(|d| d.format("%Y-%m-%d").to_string()))
+                    }
+                    ValueRef::Text(bytes) => {
+                        is_text[i] = true;
+                        (None, Some(String::from_utf8_lossy(bytes).into_owned()))
+                    }
+                    other => {
+                        is_text[i] = true;
+                        (None, Some(format!("{:?}", other.to_owned())))
+                    }
+                };
+                floats[i].push(f);
+                texts[i].push(t);
+            }
+        }
+        let columns = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let col = if is_text[i] {
+                    Column::Text(std::mem::take(&mut texts[i]))
+                } else {
+                    Column::Float(std::mem::take(&mut floats[i]))
+                };
+                (name, col)
+            })
+            .collect();
+        Ok(Frame { columns })
+    }
+
+    fn table_exists(&self, name: &str) -> Result<bool, WarehouseError> {
+        let conn = self.connection()?;
+        self.exists_in(&conn, checked(name)?)
+    }
+
+    fn list_tables(&self, prefix: &str) -> Result<Vec<String>, WarehouseError> {
+        let conn = self.connection()?;
+        let sql = "SELECT table_name FROM information_schema.tables \
+                   WHERE table_schema = ? AND table_type = 'BASE TABLE' AND starts_with(table_name, ?) \
+                   ORDER BY table_name";
+        let mut stmt = conn.prepare(sql).map_err(|e| query_err(e, sql))?;
+        let names = stmt
+            .query_map(params![self.dataset, prefix], |r| r.get::<_, String>(0))
+            .map_err(|e| query_err(e, sql))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| query_err(e, sql))?;
+        Ok(names)
+    }
+
+    fn drop_table(&self, name: &str) -> Result<(), WarehouseError> {
+        let conn = self.connection()?;
+        let qualified = self.qualified(name)?;
+        let is_view_sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? AND table_type = 'VIEW'";
+        let is_view: i64 = conn
+            .query_row(is_view_sql, params![self.dataset, name], |r| r.get(0))
+            .map_err(|e| query_err(e, is_view_sql))?;
+        let sql = if is_view > 0 {
+            format!("DROP VIEW IF EXISTS {qualified}")
+        } else {
+            format!("DROP TABLE IF EXISTS {qualified}")
+        };
+        conn.execute_batch(&sql).map_err(|e| query_err(e, &sql))
+    }
+
+    fn write_statistics(&self, table: &str, rows: &[StatisticRow]) -> Result<(), WarehouseError> {
+        let name = self.qualified(table)?;
+        let mut conn = self.connection()?;
+        let tx = conn.transaction().map_err(other)?;
+        let ddl = format!(
+            "CREATE OR REPLACE TABLE {name} (
+                metric VARCHAR, statistic VARCHAR, parameter DECIMAL(38, 9), branch VARCHAR,
+                comparison VARCHAR, comparison_to_branch VARCHAR, ci_width DOUBLE, point DOUBLE,
+                lower DOUBLE, upper DOUBLE, segment VARCHAR, analysis_basis VARCHAR)"
+        );
+        tx.execute_batch(&ddl).map_err(|e| query_err(e, &ddl))?;
+        {
+            let insert = format!(
+                "INSERT INTO {name} VALUES (?, ?, CAST(? AS DECIMAL(38, 9)), ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            );
+            let mut stmt = tx.prepare(&insert).map_err(|e| query_err(e, &insert))?;
+            for row in rows {
+                stmt.execute(params![
+                    row.metric,
+                    row.statistic,
+                    row.parameter,
+                    row.branch,
+                    row.comparison.map(Comparison::value),
+                    opt_str(&row.comparison_to_branch),
+                    row.ci_width,
+                    row.point,
+                    row.lower,
+                    row.upper,
+                    row.segment,
+                    row.analysis_basis.map(AnalysisBasis::value),
+                ])
+                .map_err(|e| query_err(e, &insert))?;
+            }
+        }
+        tx.commit().map_err(other)
+    }
+
+    fn publish_window_view(&self, name: &str, prefix: &str) -> Result<(), WarehouseError> {
+        let view = self.qualified(name)?;
+        let mut windows: Vec<(u32, String)> = self
+            .list_tables(prefix)?
+            .into_iter()
+            .filter_map(|t| {
+                let suffix = t.strip_prefix(prefix)?;
+                if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some((suffix.parse().ok()?, t))
+            })
+            .collect();
+        windows.sort();
+        if windows.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<String> = windows
+            .iter()
+            .map(|(n, t)| Ok(format!("SELECT *, {n}::BIGINT AS window_index FROM {}", self.qualified(t)?)))
+            .collect::<Result<_, WarehouseError>>()?;
+        let sql = format!("CREATE OR REPLACE VIEW {view} AS {}", parts.join(" UNION ALL BY NAME "));
+        self.connection()?
+            .execute_batch(&sql)
+            .map_err(|e| query_err(e, &sql))
+    }
+
+    fn read_statistics_view(&self, view: &str) -> Result<Vec<StatisticRow>, WarehouseError> {
+        let name = self.qualified(view)?;
+        let conn = self.connection()?;
+        let sql = format!(
+            "SELECT metric, statistic, CAST(parameter AS DOUBLE), branch, comparison, comparison_to_branch,
+                    ci_width, point, lower, upper, segment, analysis_basis, CAST(window_index AS VARCHAR)
+             FROM {name}
+             ORDER BY window_index, analysis_basis, segment, metric, statistic, branch,
+                      comparison NULLS FIRST, comparison_to_branch NULLS FIRST, parameter NULLS FIRST"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(|e| query_err(e, &sql))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let comparison: Option<String> = r.get(4)?;
+                let basis: Option<String> = r.get(11)?;
+                Ok(StatisticRow {
+                    metric: r.get(0)?,
+                    statistic: r.get(1)?,
+                    parameter: r.get(2)?,
+                    branch: r.get(3)?,
+                    comparison: comparison.and_then(|c| match c.as_str() {
+                        "difference" => Some(Comparison::Difference),
+                        "relative_uplift" => Some(Comparison::RelativeUplift),
+                        _ => None,
+                    }),
+                    comparison_to_branch: r.get(5)?,
+                    ci_width: r.get(6)?,
+                    point: r.get(7)?,
+                    lower: r.get(8)?,
+                    upper: r.get(9)?,
+                    segment: r.get(10)?,
+                    analysis_basis: basis.as_deref().and_then(AnalysisBasis::parse),
+                    window_index: r.get(12)?,
+                })
+            })
+            .map_err(|e| query_err(e, &sql))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| query_err(e, &sql))?;
+        Ok(rows)
+    }
+
+    fn append_logs(&self, errors: &[AnalysisError]) -> Result<(), WarehouseError> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.connection()?;
+        let tx = conn.transaction().map_err(other)?;
+        {
+            let sql = "INSERT INTO monitoring.logs VALUES (?, 'jetstream', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            let mut stmt = tx.prepare(sql).map_err(|e| query_err(e, sql))?;
+            for e in errors {
+                stmt.execute(params![
+                    e.timestamp.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+                    opt_str(&e.experiment),
+                    opt_str(&e.metric),
+                    opt_str(&e.statistic),
+                    e.analysis_basis.map(AnalysisBasis::value),
+                    opt_str(&e.segment),
+                    opt_str(&e.analysis_period),
+                    e.message,
+                    e.log_level,
+                    opt_str(&e.exception),
+                    e.filename,
+                    e.func_name,
+                    opt_str(&e.exception_type),
+                ])
+                .map_err(|err| query_err(err, sql))?;
+            }
+        }
+        tx.commit().map_err(other)
+    }
+
+    fn read_logs(&self, experiment: &str) -> Result<Vec<AnalysisError>, WarehouseError> {
+        let conn = self.connection()?;
+        let sql = "SELECT strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%fZ'), log_level, experiment, metric, statistic, segment,
+                          analysis_basis, analysis_period, message, exception, exception_type, filename, func_name
+                   FROM monitoring.logs WHERE experiment = ? ORDER BY timestamp";
+        let mut stmt = conn.prepare(sql).map_err(|e| query_err(e, sql))?;
+        let rows = stmt
+            .query_map(params![experiment], |r| {
+                let ts: String = r.get(0)?;
+                let basis: Option<String> = r.get(6)?;
+                Ok((ts, basis, AnalysisError {
+                    timestamp: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                    log_level: r.get(1)?,
+                    experiment: r.get(2)?,
+                    metric: r.get(3)?,
+                    statistic: r.get(4)?,
+                    segment: r.get(5)?,
+                    analysis_basis: None,
+                    analysis_period: r.get(7)?,
+                    message: r.get(8)?,
+                    exception: r.get(9)?,
+                    exception_type: r.get(10)?,
+                    filename: r.get(11)?,
+                    func_name: r.get(12)?,
+                }))
+            })
+            .map_err(|e| query_err(e, sql))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| query_err(e, sql))?;
+        Ok(rows
+            .into_iter()
+            .map(|(ts, basis, mut e)| {
+                e.timestamp = chrono::DateTime::parse_from_rfc3339(&ts)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .unwrap_or(e.timestamp);
+                e.analysis_basis = basis.as_deref().and_then(AnalysisBasis::parse);
+                e
+            })
+            .collect())
+    }
+}
