@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "jetstream", version, about = "Automated experiment analysis, Jetstream-compatible")]
+#[command(
+    name = "jetstream",
+    version,
+    about = "Automated experiment analysis, Jetstream-compatible"
+)]
 pub struct Cli {
     /// Verbose logs (also: JETSTREAM_LOG=<filter>).
     #[arg(long, global = true)]
@@ -30,7 +34,11 @@ pub struct Locations {
     #[arg(long, visible_alias = "warehouse_path", value_name = "PATH")]
     pub warehouse: PathBuf,
     /// Schema of the output tables (BigQuery's dataset; Jetstream's `--dataset_id`).
-    #[arg(long = "dataset-id", visible_alias = "dataset_id", default_value = "mozanalysis")]
+    #[arg(
+        long = "dataset-id",
+        visible_alias = "dataset_id",
+        default_value = "mozanalysis"
+    )]
     pub dataset_id: String,
     /// Experimenter experiment definitions: a JSON file with one experiment or a list of them.
     #[arg(long, visible_alias = "experiments_file", value_name = "FILE")]
@@ -46,14 +54,27 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_date)]
     pub date: NaiveDate,
     /// Experiments to analyse (default: every eligible experiment in --experiments).
-    #[arg(long = "experiment-slug", visible_alias = "experiment_slug", value_name = "SLUG")]
+    #[arg(
+        long = "experiment-slug",
+        visible_alias = "experiment_slug",
+        value_name = "SLUG"
+    )]
     pub experiment_slug: Vec<String>,
     /// A custom analysis config (metric-hub TOML) for the single experiment given.
-    #[arg(long = "config-file", visible_alias = "config_file", value_name = "FILE", conflicts_with = "config_repos")]
+    #[arg(
+        long = "config-file",
+        visible_alias = "config_file",
+        value_name = "FILE",
+        conflicts_with = "config_repos"
+    )]
     pub config_file: Option<PathBuf>,
     /// Directories laid out like metric-hub: `<slug>.toml` at the top or under `jetstream/`;
     /// later directories take precedence.
-    #[arg(long = "config-repos", visible_alias = "config_repos", value_name = "DIR")]
+    #[arg(
+        long = "config-repos",
+        visible_alias = "config_repos",
+        value_name = "DIR"
+    )]
     pub config_repos: Vec<PathBuf>,
     /// Periods to analyse (day, week, days28, overall, preenrollment_week, preenrollment_days28).
     #[arg(long = "analysis-periods", visible_alias = "analysis_periods", value_name = "PERIOD", value_parser = parse_period)]
@@ -85,7 +106,8 @@ pub struct DemoArgs {
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("expected a date YYYY-MM-DD, got '{s}'"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("expected a date YYYY-MM-DD, got '{s}'"))
 }
 
 fn parse_period(s: &str) -> Result<jetstream_proto::AnalysisPeriod, String> {

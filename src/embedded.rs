@@ -28,7 +28,11 @@ pub fn run_embedded(
     workers: Option<usize>,
 ) -> anyhow::Result<Vec<DateReport>> {
     let workers = workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
         .max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -37,7 +41,11 @@ pub fn run_embedded(
     runtime.block_on(async move {
         let queue = InProcessQueue::default();
         let shared: Arc<dyn MessageQueue> = Arc::new(queue.clone());
-        let executor = Arc::new(TaskExecutor::new(Arc::clone(&warehouse), Catalog::default(), "embedded"));
+        let executor = Arc::new(TaskExecutor::new(
+            Arc::clone(&warehouse),
+            Catalog::default(),
+            "embedded",
+        ));
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let (q, e) = (Arc::clone(&shared), Arc::clone(&executor));

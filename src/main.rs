@@ -22,7 +22,11 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(debug: bool) {
-    let default = if debug { "debug" } else { "warn,jetstream=info" };
+    let default = if debug {
+        "debug"
+    } else {
+        "warn,jetstream=info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("JETSTREAM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

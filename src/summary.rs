@@ -8,13 +8,22 @@ use jetstream_worker::synthetic::InjectedEffect;
 use std::path::Path;
 
 /// Reads the overall (else weekly) statistics export and prints the summary table.
-pub fn print(results: &Path, slug: &str, reference: &str, effects: &[InjectedEffect]) -> anyhow::Result<()> {
+pub fn print(
+    results: &Path,
+    slug: &str,
+    reference: &str,
+    effects: &[InjectedEffect],
+) -> anyhow::Result<()> {
     let (suffix, rows) = ["overall", "weekly"]
         .iter()
         .find_map(|suffix| {
             let path = results.join(statistics_path(slug, suffix));
             let text = std::fs::read(&path).ok()?;
-            Some((*suffix, serde_json::from_slice::<Vec<StatisticRow>>(&text).with_context(|| format!("reading {}", path.display()))))
+            Some((
+                *suffix,
+                serde_json::from_slice::<Vec<StatisticRow>>(&text)
+                    .with_context(|| format!("reading {}", path.display())),
+            ))
         })
         .context("no overall or weekly statistics were exported")?;
     let rows = rows?;
@@ -31,15 +40,22 @@ pub fn print(results: &Path, slug: &str, reference: &str, effects: &[InjectedEff
         .collect();
     println!("{suffix} results (window {last_window}, segment all, enrollments basis):");
     println!(
-        "{:<14} {:<16} {:<11} {:>12}   {:<34} {}",
-        "metric", "statistic", "branch", "estimate", "relative uplift vs reference (95%)", "injected"
+        "{:<14} {:<16} {:<11} {:>12}   {:<34} injected",
+        "metric", "statistic", "branch", "estimate", "relative uplift vs reference (95%)"
     );
-    let mut metrics: Vec<&str> = selected.iter().filter(|r| r.metric != "identity").map(|r| r.metric.as_str()).collect();
+    let mut metrics: Vec<&str> = selected
+        .iter()
+        .filter(|r| r.metric != "identity")
+        .map(|r| r.metric.as_str())
+        .collect();
     metrics.dedup();
     metrics.sort();
     metrics.dedup();
     for metric in metrics {
-        for r in selected.iter().filter(|r| r.metric == metric && r.comparison.is_none()) {
+        for r in selected
+            .iter()
+            .filter(|r| r.metric == metric && r.comparison.is_none())
+        {
             let uplift = selected.iter().find(|u| {
                 u.metric == metric
                     && u.statistic == r.statistic
@@ -74,7 +90,13 @@ pub fn print(results: &Path, slug: &str, reference: &str, effects: &[InjectedEff
         }
     }
     for r in selected.iter().filter(|r| r.metric == "identity") {
-        println!("{:<14} {:<16} {:<11} {:>12}", "clients", "count", r.branch, r.point.unwrap_or(0.0));
+        println!(
+            "{:<14} {:<16} {:<11} {:>12}",
+            "clients",
+            "count",
+            r.branch,
+            r.point.unwrap_or(0.0)
+        );
     }
     Ok(())
 }

@@ -9,11 +9,24 @@ use std::path::Path;
 /// A warehouse with the demo's synthetic tables, and the demo's inputs, in `dir`.
 fn setup(dir: &Path) {
     let out = dir.join("demo");
-    let output = run(&["demo", "--out", out.to_str().unwrap(), "--clients", "200", "--workers", "1"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = run(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--clients",
+        "200",
+        "--workers",
+        "1",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // Start each case from a warehouse with inputs only: drop the demo's outputs.
     let conn = duckdb::Connection::open(out.join("warehouse.duckdb")).unwrap();
-    conn.execute_batch("DROP SCHEMA mozanalysis CASCADE; DELETE FROM monitoring.logs;").unwrap();
+    conn.execute_batch("DROP SCHEMA mozanalysis CASCADE; DELETE FROM monitoring.logs;")
+        .unwrap();
 }
 
 fn output_tables(warehouse: &Path) -> i64 {
@@ -57,20 +70,32 @@ fn bad_inputs_fail_cleanly_and_good_inputs_run() {
 
     // Malformed experiment JSON: the file and the line are named.
     let bad_json = dir.path().join("broken.json");
-    std::fs::write(&bad_json, "{\n  \"slug\": \"demo-onboarding-callout\",\n  \"branches\": [\n").unwrap();
+    std::fs::write(
+        &bad_json,
+        "{\n  \"slug\": \"demo-onboarding-callout\",\n  \"branches\": [\n",
+    )
+    .unwrap();
     let out = run_with(dir.path(), &bad_json, &good_config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("broken.json:4"), "file and line named: {stderr}");
+    assert!(
+        stderr.contains("broken.json:4"),
+        "file and line named: {stderr}"
+    );
 
     // A wrongly typed field: the JSON path is named.
     let typed = dir.path().join("typed.json");
-    let text = std::fs::read_to_string(&good_experiment).unwrap().replace("\"2025-03-03\"", "20250303");
+    let text = std::fs::read_to_string(&good_experiment)
+        .unwrap()
+        .replace("\"2025-03-03\"", "20250303");
     std::fs::write(&typed, text).unwrap();
     let out = run_with(dir.path(), &typed, &good_config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("typed.json") && stderr.contains("startDate"), "{stderr}");
+    assert!(
+        stderr.contains("typed.json") && stderr.contains("startDate"),
+        "{stderr}"
+    );
 
     // Malformed TOML: the file and the line are named.
     let bad_toml = dir.path().join("broken.toml");
@@ -78,18 +103,25 @@ fn bad_inputs_fail_cleanly_and_good_inputs_run() {
     let out = run_with(dir.path(), &good_experiment, &bad_toml);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("broken.toml:"), "file and line named: {stderr}");
+    assert!(
+        stderr.contains("broken.toml:"),
+        "file and line named: {stderr}"
+    );
 
     // A wrongly typed key: the key is named.
     let typed_toml = dir.path().join("typed.toml");
-    let text = std::fs::read_to_string(&good_config)
-        .unwrap()
-        .replace("segments = [\"default_browser_users\"]", "segments = [\"default_browser_users\"]\nenrollment_period = \"seven\"");
+    let text = std::fs::read_to_string(&good_config).unwrap().replace(
+        "segments = [\"default_browser_users\"]",
+        "segments = [\"default_browser_users\"]\nenrollment_period = \"seven\"",
+    );
     std::fs::write(&typed_toml, text).unwrap();
     let out = run_with(dir.path(), &good_experiment, &typed_toml);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("typed.toml") && stderr.contains("enrollment_period"), "{stderr}");
+    assert!(
+        stderr.contains("typed.toml") && stderr.contains("enrollment_period"),
+        "{stderr}"
+    );
 
     // None of these left results or output tables behind.
     assert!(files_under(&dir.path().join("results")).is_empty());
@@ -97,7 +129,11 @@ fn bad_inputs_fail_cleanly_and_good_inputs_run() {
 
     // The good inputs run on the same warehouse: weekly window 1 is due on 2025-03-16.
     let out = run_with(dir.path(), &good_experiment, &good_config);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("week"), "{stdout}");
     assert!(dir

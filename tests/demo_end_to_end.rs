@@ -10,14 +10,22 @@ use serde_json::Value;
 const SLUG: &str = "demo_onboarding_callout";
 
 fn stats_rows(out: &std::path::Path, suffix: &str) -> Vec<Value> {
-    let path = out.join(format!("results/statistics/statistics_{SLUG}_{suffix}.json"));
+    let path = out.join(format!(
+        "results/statistics/statistics_{SLUG}_{suffix}.json"
+    ));
     match read_json(&path) {
         Value::Array(rows) => rows,
         other => panic!("{} is not a list: {other}", path.display()),
     }
 }
 
-fn find<'a>(rows: &'a [Value], metric: &str, comparison: Option<&str>, segment: &str, basis: &str) -> &'a Value {
+fn find<'a>(
+    rows: &'a [Value],
+    metric: &str,
+    comparison: Option<&str>,
+    segment: &str,
+    basis: &str,
+) -> &'a Value {
     rows.iter()
         .find(|r| {
             r["metric"] == metric
@@ -34,10 +42,25 @@ fn find<'a>(rows: &'a [Value], metric: &str, comparison: Option<&str>, segment: 
 fn demo_recovers_injected_effects_and_writes_valid_exports() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let output = run(&["demo", "--out", out.to_str().unwrap(), "--clients", "3000", "--workers", "2"]);
+    let output = run(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--clients",
+        "3000",
+        "--workers",
+        "2",
+    ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("relative uplift"), "summary printed:\n{stdout}");
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("relative uplift"),
+        "summary printed:\n{stdout}"
+    );
 
     // Exports exist for every analysed period and validate against Experimenter's schemas.
     for suffix in ["daily", "weekly", "overall"] {
@@ -47,13 +70,19 @@ fn demo_recovers_injected_effects_and_writes_valid_exports() {
     }
     let metadata = read_json(&out.join(format!("results/metadata/metadata_{SLUG}.json")));
     assert!(schema_errors("jetstream_Metadata.schema.json", &metadata).is_empty());
-    assert_eq!(metadata["metrics"]["active_hours"]["friendly_name"], "Active hours");
+    assert_eq!(
+        metadata["metrics"]["active_hours"]["friendly_name"],
+        "Active hours"
+    );
     let errors = read_json(&out.join(format!("results/errors/errors_{SLUG}.json")));
     assert!(schema_errors("jetstream_AnalysisErrors.schema.json", &errors).is_empty());
 
     // Window indices: 4 weekly windows (5 weeks minus the 8 enrollment dates), 1 overall.
     let weekly = stats_rows(&out, "weekly");
-    let mut windows: Vec<&str> = weekly.iter().filter_map(|r| r["window_index"].as_str()).collect();
+    let mut windows: Vec<&str> = weekly
+        .iter()
+        .filter_map(|r| r["window_index"].as_str())
+        .collect();
     windows.sort();
     windows.dedup();
     assert_eq!(windows, vec!["1", "2", "3", "4"]);
@@ -74,29 +103,54 @@ fn demo_recovers_injected_effects_and_writes_valid_exports() {
         for basis in ["enrollments", "exposures"] {
             for (metric, truth) in truths {
                 let row = find(&overall, metric, Some("relative_uplift"), segment, basis);
-                let (lo, hi) = (row["lower"].as_f64().unwrap(), row["upper"].as_f64().unwrap());
-                assert!(lo <= truth && truth <= hi, "{metric} {segment}/{basis}: {truth} outside [{lo}, {hi}]");
+                let (lo, hi) = (
+                    row["lower"].as_f64().unwrap(),
+                    row["upper"].as_f64().unwrap(),
+                );
+                assert!(
+                    lo <= truth && truth <= hi,
+                    "{metric} {segment}/{basis}: {truth} outside [{lo}, {hi}]"
+                );
                 assert_eq!(row["ci_width"], 0.95);
             }
         }
     }
     for basis in ["enrollments", "exposures"] {
         for (metric, _) in truths {
-            let row = find(&overall, metric, Some("relative_uplift"), "default_browser_users", basis);
+            let row = find(
+                &overall,
+                metric,
+                Some("relative_uplift"),
+                "default_browser_users",
+                basis,
+            );
             assert!(row["lower"].as_f64().unwrap() < row["upper"].as_f64().unwrap());
         }
     }
     // The strong effect is detected on the whole population.
-    let active = find(&overall, "active_hours", Some("relative_uplift"), "all", "enrollments");
-    assert!(active["lower"].as_f64().unwrap() > 0.0, "active_hours effect not detected: {active}");
+    let active = find(
+        &overall,
+        "active_hours",
+        Some("relative_uplift"),
+        "all",
+        "enrollments",
+    );
+    assert!(
+        active["lower"].as_f64().unwrap() > 0.0,
+        "active_hours effect not detected: {active}"
+    );
 
     // Every branch is used as the reference: control vs treatment rows exist too.
-    assert!(overall.iter().any(|r| r["branch"] == "control" && r["comparison_to_branch"] == "treatment"));
+    assert!(overall
+        .iter()
+        .any(|r| r["branch"] == "control" && r["comparison_to_branch"] == "treatment"));
     // Counts: both branches, the exposures basis smaller than the enrollments basis.
     let count = |basis: &str| -> f64 {
         overall
             .iter()
-            .filter(|r| r["metric"] == "identity" && r["segment"] == "all" && r["analysis_basis"] == basis)
+            .filter(|r| {
+                r["metric"] == "identity" && r["segment"] == "all" && r["analysis_basis"] == basis
+            })
             .map(|r| r["point"].as_f64().unwrap())
             .sum()
     };
@@ -122,6 +176,9 @@ fn demo_recovers_injected_effects_and_writes_valid_exports() {
         format!("statistics_{SLUG}_weekly"),
         format!("{SLUG}_enrollments_weekly"),
     ] {
-        assert!(tables.contains(&expected), "missing table {expected}; have {tables:?}");
+        assert!(
+            tables.contains(&expected),
+            "missing table {expected}; have {tables:?}"
+        );
     }
 }

@@ -28,7 +28,10 @@ impl Aggregator {
         match &result.outcome {
             TaskOutcome::Statistics { rows, errors } => {
                 if let (Some(period), Some(n)) = (result.key.period, window_index) {
-                    self.rows.entry((period, n)).or_default().extend(rows.iter().cloned());
+                    self.rows
+                        .entry((period, n))
+                        .or_default()
+                        .extend(rows.iter().cloned());
                 }
                 self.errors.extend(errors.iter().cloned());
             }
@@ -85,9 +88,29 @@ impl Aggregator {
 /// A stable order for rows: by basis, segment, metric, statistic, branch, comparison.
 pub fn sort_rows(rows: &mut [StatisticRow]) {
     rows.sort_by(|a, b| {
-        (a.analysis_basis, &a.segment, &a.metric, &a.statistic, &a.branch, a.comparison, &a.comparison_to_branch)
-            .cmp(&(b.analysis_basis, &b.segment, &b.metric, &b.statistic, &b.branch, b.comparison, &b.comparison_to_branch))
-            .then(a.parameter.partial_cmp(&b.parameter).unwrap_or(std::cmp::Ordering::Equal))
+        (
+            a.analysis_basis,
+            &a.segment,
+            &a.metric,
+            &a.statistic,
+            &a.branch,
+            a.comparison,
+            &a.comparison_to_branch,
+        )
+            .cmp(&(
+                b.analysis_basis,
+                &b.segment,
+                &b.metric,
+                &b.statistic,
+                &b.branch,
+                b.comparison,
+                &b.comparison_to_branch,
+            ))
+            .then(
+                a.parameter
+                    .partial_cmp(&b.parameter)
+                    .unwrap_or(std::cmp::Ordering::Equal),
+            )
     });
 }
 
@@ -111,7 +134,10 @@ pub fn export_experiment(
             &export::statistics_json(&rows),
         )?;
     }
-    sink.write(&export::metadata_path(slug), &export::metadata_json(spec, Some(analysis_start)))?;
+    sink.write(
+        &export::metadata_path(slug),
+        &export::metadata_json(spec, Some(analysis_start)),
+    )?;
     export_errors(warehouse, sink, spec, analysis_start)
 }
 

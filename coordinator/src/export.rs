@@ -67,7 +67,10 @@ impl ResultsSink for LocalDirSink {
 
 /// `statistics/statistics_<slug>_<suffix>.json`: the rows of one period's view, as a JSON array.
 pub fn statistics_path(slug: &str, suffix: &str) -> String {
-    format!("statistics/statistics_{}_{suffix}.json", normalize_name(slug))
+    format!(
+        "statistics/statistics_{}_{suffix}.json",
+        normalize_name(slug)
+    )
 }
 
 /// `metadata/metadata_<slug>.json`.
@@ -110,7 +113,9 @@ pub fn metadata_json(spec: &AnalysisSpec, analysis_start_time: Option<DateTime<U
     used.sort();
     used.dedup();
     for name in used {
-        let Some(m) = spec.metrics.get(name) else { continue };
+        let Some(m) = spec.metrics.get(name) else {
+            continue;
+        };
         metrics.insert(
             name.to_string(),
             json!({
@@ -186,7 +191,10 @@ pub fn errors_floor(spec: &AnalysisSpec, analysis_start: DateTime<Utc>) -> DateT
     }
     let weeks = (today - first).num_days() / 7;
     let boundary = first + Duration::days(7 * weeks);
-    boundary.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+    boundary
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
 }
 
 /// The errors export: logged errors at or after `floor`, oldest first, without skipped types.
@@ -216,7 +224,9 @@ pub fn errors_json(errors: &[AnalysisError], floor: DateTime<Utc>) -> Vec<u8> {
             metric: &e.metric,
             segment: &e.segment,
             statistic: &e.statistic,
-            timestamp: e.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            timestamp: e
+                .timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         })
         .collect();
     serde_json::to_vec(&out).expect("errors serialise")
@@ -246,8 +256,13 @@ mod tests {
         let sink = LocalDirSink::new(dir.path());
         sink.write("statistics/x.json", b"[1]").unwrap();
         sink.write("statistics/x.json", b"[2]").unwrap();
-        assert_eq!(std::fs::read(dir.path().join("statistics/x.json")).unwrap(), b"[2]");
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("statistics")).unwrap().collect();
+        assert_eq!(
+            std::fs::read(dir.path().join("statistics/x.json")).unwrap(),
+            b"[2]"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("statistics"))
+            .unwrap()
+            .collect();
         assert_eq!(leftovers.len(), 1, "no temporary files left behind");
     }
 }

@@ -42,8 +42,19 @@ pub fn enrollments_table(slug: &str) -> String {
 }
 
 /// `<slug>_<basis>_<period>_<n>`, the per-client metrics of one window.
-pub fn metrics_table(slug: &str, basis: AnalysisBasis, period: AnalysisPeriod, window_index: u32) -> String {
-    format!("{}_{}_{}_{}", normalize_name(slug), basis.value(), period.value(), window_index)
+pub fn metrics_table(
+    slug: &str,
+    basis: AnalysisBasis,
+    period: AnalysisPeriod,
+    window_index: u32,
+) -> String {
+    format!(
+        "{}_{}_{}_{}",
+        normalize_name(slug),
+        basis.value(),
+        period.value(),
+        window_index
+    )
 }
 
 /// `<slug>_<basis>_<suffix>`, the view over every window's metrics table.
@@ -57,7 +68,12 @@ pub fn metrics_view(slug: &str, basis: AnalysisBasis, period: AnalysisPeriod) ->
 
 /// `statistics_<slug>_<period>_<n>`.
 pub fn statistics_table(slug: &str, period: AnalysisPeriod, window_index: u32) -> String {
-    format!("statistics_{}_{}_{}", normalize_name(slug), period.value(), window_index)
+    format!(
+        "statistics_{}_{}_{}",
+        normalize_name(slug),
+        period.value(),
+        window_index
+    )
 }
 
 /// The statistics view `statistics_<slug>_<suffix>` and the prefix of the tables it unions.
@@ -77,7 +93,12 @@ mod tests {
     fn names_follow_jetstream() {
         assert_eq!(enrollments_table("my-exp"), "enrollments_my_exp");
         assert_eq!(
-            metrics_table("test-experiment", AnalysisBasis::Exposures, AnalysisPeriod::Week, 1),
+            metrics_table(
+                "test-experiment",
+                AnalysisBasis::Exposures,
+                AnalysisPeriod::Week,
+                1
+            ),
             "test_experiment_exposures_week_1"
         );
         assert_eq!(

@@ -83,7 +83,11 @@ impl Coordinator {
     }
 
     /// Analyses `spec` for `date`: every period due that day.
-    pub async fn run_date(&self, spec: Arc<AnalysisSpec>, date: NaiveDate) -> Result<DateOutcome, RunError> {
+    pub async fn run_date(
+        &self,
+        spec: Arc<AnalysisSpec>,
+        date: NaiveDate,
+    ) -> Result<DateOutcome, RunError> {
         let started = Utc::now();
         let mut aggregator = Aggregator::default();
         let outcome = self.analyse(&spec, date, started, &mut aggregator).await;
@@ -101,13 +105,22 @@ impl Coordinator {
             blocking(move || warehouse.append_logs(&errors)).await??;
         }
         if let Some(sink) = &self.sink {
-            let (warehouse, sink, spec2) = (Arc::clone(&self.warehouse), Arc::clone(sink), Arc::clone(&spec));
+            let (warehouse, sink, spec2) = (
+                Arc::clone(&self.warehouse),
+                Arc::clone(sink),
+                Arc::clone(&spec),
+            );
             match &outcome {
                 DateOutcome::Analysed(written) => {
                     let periods: Vec<AnalysisPeriod> = written.keys().copied().collect();
-                    blocking(move || export_experiment(&*warehouse, &*sink, &spec2, &periods, started)).await??;
+                    blocking(move || {
+                        export_experiment(&*warehouse, &*sink, &spec2, &periods, started)
+                    })
+                    .await??;
                 }
-                _ => blocking(move || export_errors(&*warehouse, &*sink, &spec2, started)).await??,
+                _ => {
+                    blocking(move || export_errors(&*warehouse, &*sink, &spec2, started)).await??
+                }
             }
         }
         Ok(outcome)
@@ -125,7 +138,11 @@ impl Coordinator {
             tracing::info!(experiment = %slug, %date, "{reason}");
             aggregator.record_error(log_record(
                 &slug,
-                if reason.is_failure() { "ERROR" } else { "WARNING" },
+                if reason.is_failure() {
+                    "ERROR"
+                } else {
+                    "WARNING"
+                },
                 reason.to_string(),
                 reason.exception_type(),
                 started,
@@ -138,7 +155,13 @@ impl Coordinator {
         let due = match plan::due_periods(spec, date, &self.options.periods) {
             Ok(due) => due,
             Err(e) => {
-                aggregator.record_error(log_record(&slug, "WARNING", e.to_string(), "ValidationException", started));
+                aggregator.record_error(log_record(
+                    &slug,
+                    "WARNING",
+                    e.to_string(),
+                    "ValidationException",
+                    started,
+                ));
                 return Ok(DateOutcome::Skipped {
                     reason: e.to_string(),
                     failed: false,
@@ -146,7 +169,8 @@ impl Coordinator {
             }
         };
         // Jetstream builds enrollments only once daily limits exist: from the last enrollment date.
-        let limits = enrollment_limits(&spec.experiment).map_err(|e| RunError::Internal(e.to_string()))?;
+        let limits =
+            enrollment_limits(&spec.experiment).map_err(|e| RunError::Internal(e.to_string()))?;
         let daily_ready = date >= limits.last_enrollment_date;
         if due.is_empty() || !daily_ready {
             return Ok(DateOutcome::NothingDue);
@@ -154,7 +178,16 @@ impl Coordinator {
         tracing::info!(experiment = %slug, %date, periods = ?due.iter().map(|d| d.period.value()).collect::<Vec<_>>(), "analysing");
 
         // Stage 1: enrollments.
-        let task = self.task(spec, date, TaskKind::Enrollments, None, None, None, limits, None);
+        let task = self.task(
+            spec,
+            date,
+            TaskKind::Enrollments,
+            None,
+            None,
+            None,
+            limits,
+            None,
+        );
         let results = self.execute(vec![task], aggregator).await?;
         if let Some(TaskOutcome::Failed { error }) = results.values().next().map(|r| &r.outcome) {
             return Ok(DateOutcome::Failed(error.message.clone()));
@@ -164,8 +197,18 @@ impl Coordinator {
         let mut tasks = Vec::new();
         for d in &due {
             for basis in &d.bases {
-                let table = plan::metrics_table(&slug, *basis, d.period, d.time_limits.window_index);
-                tasks.push(self.task(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis), d.time_limits, Some(table)));
+                let table =
+                    plan::metrics_table(&slug, *basis, d.period, d.time_limits.window_index);
+                tasks.push(self.task(
+                    spec,
+                    date,
+                    TaskKind::Metrics,
+                    Some(d),
+                    None,
+                    Some(*basis),
+                    d.time_limits,
+                    Some(table),
+                ));
             }
         }
         let metric_results = self.execute(tasks, aggregator).await?;
@@ -184,10 +227,22 @@ impl Coordinator {
         let mut tasks = Vec::new();
         for d in &due {
             for basis in &d.bases {
-                let metrics_key = self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
-                let Some(table) = metric_tables.get(&metrics_key) else { continue };
+                let metrics_key =
+                    self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
+                let Some(table) = metric_tables.get(&metrics_key) else {
+                    continue;
+                };
                 for segment in spec.segment_labels() {
-                    tasks.push(self.task(spec, date, TaskKind::Statistics, Some(d), Some(segment), Some(*basis), d.time_limits, Some(table.clone())));
+                    tasks.push(self.task(
+                        spec,
+                        date,
+                        TaskKind::Statistics,
+                        Some(d),
+                        Some(segment),
+                        Some(*basis),
+                        d.time_limits,
+                        Some(table.clone()),
+                    ));
                 }
             }
         }
@@ -266,12 +321,16 @@ impl Coordinator {
         let mut pending: HashMap<TaskId, Option<u32>> = HashMap::new();
         for task in &tasks {
             pending.insert(task.id.clone(), task.key.window_index);
-            self.queue.publish(TASKS_QUEUE, Envelope::encode(task)).await?;
+            self.queue
+                .publish(TASKS_QUEUE, Envelope::encode(task))
+                .await?;
         }
         let mut results = HashMap::new();
         while !pending.is_empty() {
             let Some(delivery) = self.queue.receive(RESULTS_QUEUE).await? else {
-                return Err(RunError::Internal("results queue closed before the run completed".into()));
+                return Err(RunError::Internal(
+                    "results queue closed before the run completed".into(),
+                ));
             };
             let result: TaskResult = match Envelope::decode(&delivery.payload) {
                 Ok(r) => r,
@@ -296,13 +355,21 @@ impl Coordinator {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RunError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RunError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| RunError::Internal(e.to_string()))
 }
 
-fn log_record(slug: &str, level: &str, message: String, exception_type: &str, at: DateTime<Utc>) -> AnalysisError {
+fn log_record(
+    slug: &str,
+    level: &str,
+    message: String,
+    exception_type: &str,
+    at: DateTime<Utc>,
+) -> AnalysisError {
     AnalysisError {
         timestamp: at,
         log_level: level.to_string(),

@@ -238,7 +238,10 @@ mod tests {
         let exp = ladder_experiment();
         let due = due_dates(&exp, AnalysisPeriod::Week);
         let dates: Vec<_> = due.iter().map(|(d, _)| *d).take(3).collect();
-        assert_eq!(dates, vec![d("2024-01-15"), d("2024-01-22"), d("2024-01-29")]);
+        assert_eq!(
+            dates,
+            vec![d("2024-01-15"), d("2024-01-22"), d("2024-01-29")]
+        );
         assert_eq!(due[1].1.window, AnalysisWindow { start: 7, end: 13 });
         assert_eq!(due[1].1.window_index, 2);
         assert_eq!(due[0].1.last_date_data_required, d("2024-01-15"));
@@ -263,7 +266,13 @@ mod tests {
         assert_eq!(tl.first_date_data_required, d("2023-12-25"));
         assert_eq!(tl.window_index, 1);
         let due28 = due_dates(&exp, AnalysisPeriod::PreenrollmentDays28);
-        assert_eq!(due28[0].1.window, AnalysisWindow { start: -28, end: -1 });
+        assert_eq!(
+            due28[0].1.window,
+            AnalysisWindow {
+                start: -28,
+                end: -1
+            }
+        );
     }
 
     #[test]
@@ -289,7 +298,10 @@ mod tests {
         let mut exp = ladder_experiment();
         exp.end_date = Some(d("2024-01-05"));
         let err = time_limits_if_ready(&exp, AnalysisPeriod::Overall, d("2024-01-05")).unwrap_err();
-        assert!(matches!(err, ReadinessError::EnrollmentLongerThanAnalysis(_)));
+        assert!(matches!(
+            err,
+            ReadinessError::EnrollmentLongerThanAnalysis(_)
+        ));
     }
 
     #[test]

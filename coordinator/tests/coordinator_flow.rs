@@ -41,7 +41,10 @@ impl Warehouse for RecordingWarehouse {
         Ok(())
     }
     fn write_statistics(&self, table: &str, rows: &[StatisticRow]) -> Result<(), WarehouseError> {
-        self.statistics.lock().unwrap().insert(table.to_string(), rows.to_vec());
+        self.statistics
+            .lock()
+            .unwrap()
+            .insert(table.to_string(), rows.to_vec());
         Ok(())
     }
     fn publish_window_view(&self, name: &str, _: &str) -> Result<(), WarehouseError> {
@@ -77,7 +80,10 @@ fn spec() -> AnalysisSpec {
     };
     let summary = SummarySpec {
         metric: "m".into(),
-        statistic: StatisticSpec { name: "bootstrap_mean".into(), params: Default::default() },
+        statistic: StatisticSpec {
+            name: "bootstrap_mean".into(),
+            params: Default::default(),
+        },
         pre_treatments: vec![],
     };
     AnalysisSpec {
@@ -87,7 +93,16 @@ fn spec() -> AnalysisSpec {
             app_id: "firefox-desktop".into(),
             experiment_type: "v6".into(),
             status: ExperimentStatus::Complete,
-            branches: vec![Branch { slug: "control".into(), ratio: 1.0 }, Branch { slug: "treatment".into(), ratio: 1.0 }],
+            branches: vec![
+                Branch {
+                    slug: "control".into(),
+                    ratio: 1.0,
+                },
+                Branch {
+                    slug: "treatment".into(),
+                    ratio: 1.0,
+                },
+            ],
             reference_branch: Some("control".into()),
             start_date: Some(d("2024-01-01")),
             end_date: Some(d("2024-02-15")),
@@ -103,9 +118,16 @@ fn spec() -> AnalysisSpec {
             overrides: ExperimentOverrides::default(),
         },
         metrics: BTreeMap::from([("m".to_string(), metric)]),
-        periods: vec![(AnalysisPeriod::Day, vec![summary.clone()]), (AnalysisPeriod::Week, vec![summary])],
+        periods: vec![
+            (AnalysisPeriod::Day, vec![summary.clone()]),
+            (AnalysisPeriod::Week, vec![summary]),
+        ],
         data_sources: BTreeMap::new(),
-        segments: vec![SegmentSpec { name: "seg".into(), select_expression: "TRUE".into(), data_source: "sds".into() }],
+        segments: vec![SegmentSpec {
+            name: "seg".into(),
+            select_expression: "TRUE".into(),
+            data_source: "sds".into(),
+        }],
         segment_data_sources: BTreeMap::new(),
         exposure_signal: None,
     }
@@ -123,9 +145,15 @@ async fn duplicating_worker(queue: Arc<dyn MessageQueue>, kinds: Arc<Mutex<Vec<T
                 row.segment = task.key.segment.clone().unwrap();
                 row.analysis_basis = task.key.analysis_basis;
                 row.point = Some(1.0);
-                TaskOutcome::Statistics { rows: vec![row], errors: vec![] }
+                TaskOutcome::Statistics {
+                    rows: vec![row],
+                    errors: vec![],
+                }
             }
-            _ => TaskOutcome::Table { table: task.tables.metrics.clone().unwrap_or_default(), rows: 10 },
+            _ => TaskOutcome::Table {
+                table: task.tables.metrics.clone().unwrap_or_default(),
+                rows: 10,
+            },
         };
         let result = TaskResult {
             task_id: task.id.clone(),
@@ -134,8 +162,14 @@ async fn duplicating_worker(queue: Arc<dyn MessageQueue>, kinds: Arc<Mutex<Vec<T
             worker: "scripted".into(),
             outcome,
         };
-        queue.publish(RESULTS_QUEUE, Envelope::encode(&result)).await.unwrap();
-        queue.publish(RESULTS_QUEUE, Envelope::encode(&result)).await.unwrap();
+        queue
+            .publish(RESULTS_QUEUE, Envelope::encode(&result))
+            .await
+            .unwrap();
+        queue
+            .publish(RESULTS_QUEUE, Envelope::encode(&result))
+            .await
+            .unwrap();
         queue.ack(delivery).await.unwrap();
     }
 }
@@ -151,17 +185,38 @@ async fn stages_run_in_order_and_duplicate_results_are_dropped() {
         Arc::clone(&shared),
         warehouse.clone(),
         None,
-        RunOptions { run_id: "t".into(), periods: AnalysisPeriod::ALL.to_vec(), seed: 0 },
+        RunOptions {
+            run_id: "t".into(),
+            periods: AnalysisPeriod::ALL.to_vec(),
+            seed: 0,
+        },
     );
     let spec = Arc::new(spec());
 
     // 2024-01-15: daily window 7 and weekly window 1 are due.
-    let outcome = coordinator.run_date(Arc::clone(&spec), d("2024-01-15")).await.unwrap();
-    let DateOutcome::Analysed(written) = outcome else { panic!("not analysed: {outcome:?}") };
+    let outcome = coordinator
+        .run_date(Arc::clone(&spec), d("2024-01-15"))
+        .await
+        .unwrap();
+    let DateOutcome::Analysed(written) = outcome else {
+        panic!("not analysed: {outcome:?}")
+    };
     // 2 bases x 2 segments, one row each, despite every result arriving twice.
-    assert_eq!(written, BTreeMap::from([(AnalysisPeriod::Day, 4), (AnalysisPeriod::Week, 4)]));
-    let tables: Vec<String> = warehouse.statistics.lock().unwrap().keys().cloned().collect();
-    assert_eq!(tables, vec!["statistics_flow_exp_day_7", "statistics_flow_exp_week_1"]);
+    assert_eq!(
+        written,
+        BTreeMap::from([(AnalysisPeriod::Day, 4), (AnalysisPeriod::Week, 4)])
+    );
+    let tables: Vec<String> = warehouse
+        .statistics
+        .lock()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        tables,
+        vec!["statistics_flow_exp_day_7", "statistics_flow_exp_week_1"]
+    );
 
     // Enrollments first, then 4 metrics tasks (2 periods x 2 bases), then 8 statistics tasks.
     let seen = kinds.lock().unwrap().clone();
@@ -171,10 +226,27 @@ async fn stages_run_in_order_and_duplicate_results_are_dropped() {
     assert_eq!(seen.len(), 13);
 
     // A date before enrollment ends has nothing due; a date after the end is skipped quietly.
-    assert_eq!(coordinator.run_date(Arc::clone(&spec), d("2024-01-03")).await.unwrap(), DateOutcome::NothingDue);
-    let ended = coordinator.run_date(Arc::clone(&spec), d("2024-03-01")).await.unwrap();
-    assert!(matches!(ended, DateOutcome::Skipped { failed: false, .. }), "{ended:?}");
-    assert!(warehouse.logs.lock().unwrap().iter().any(|e| e.exception_type.as_deref() == Some("EndedException")));
+    assert_eq!(
+        coordinator
+            .run_date(Arc::clone(&spec), d("2024-01-03"))
+            .await
+            .unwrap(),
+        DateOutcome::NothingDue
+    );
+    let ended = coordinator
+        .run_date(Arc::clone(&spec), d("2024-03-01"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(ended, DateOutcome::Skipped { failed: false, .. }),
+        "{ended:?}"
+    );
+    assert!(warehouse
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.exception_type.as_deref() == Some("EndedException")));
 
     queue.close(TASKS_QUEUE);
     worker.await.unwrap();

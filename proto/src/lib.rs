@@ -17,7 +17,9 @@ pub mod warehouse;
 
 pub use period::{AnalysisBasis, AnalysisPeriod, AnalysisWindow};
 pub use statistic::{Comparison, StatisticRow};
-pub use task::{AnalysisError, Envelope, TaskId, TaskKey, TaskKind, TaskOutcome, TaskResult, WireTask};
+pub use task::{
+    AnalysisError, Envelope, TaskId, TaskKey, TaskKind, TaskOutcome, TaskResult, WireTask,
+};
 
 /// Version of every message on the wire. Bumped whenever a field changes meaning or is removed;
 /// a role refuses messages of another version instead of misreading them.

@@ -26,7 +26,9 @@ pub const RESULTS_QUEUE: &str = "jetstream.results";
 pub enum QueueError {
     #[error("queue '{0}' is closed")]
     Closed(String),
-    #[error("delivery {tag} on queue '{queue}' is not outstanding (already acked, nacked or expired)")]
+    #[error(
+        "delivery {tag} on queue '{queue}' is not outstanding (already acked, nacked or expired)"
+    )]
     UnknownDelivery { queue: String, tag: u64 },
     #[error("queue transport error: {0}")]
     Transport(String),
@@ -148,7 +150,11 @@ impl InProcessQueue {
 
     /// Closes `queue`: consumers drain what is left, then receive `None`.
     pub fn close(&self, queue: &str) {
-        self.shared.lock().entry(queue.to_string()).or_default().closed = true;
+        self.shared
+            .lock()
+            .entry(queue.to_string())
+            .or_default()
+            .closed = true;
         self.shared.notify.notify_waiters();
     }
 
@@ -171,7 +177,11 @@ impl InProcessQueue {
     }
 
     fn next_tag(&self) -> u64 {
-        let mut tag = self.shared.next_tag.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tag = self
+            .shared
+            .next_tag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         *tag += 1;
         *tag
     }

@@ -47,7 +47,13 @@ pub struct TaskKey {
 
 impl fmt::Display for TaskKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.kind.value(), self.experiment_slug, self.analysis_date)?;
+        write!(
+            f,
+            "{}:{}:{}",
+            self.kind.value(),
+            self.experiment_slug,
+            self.analysis_date
+        )?;
         if let Some(p) = self.period {
             write!(f, ":{}", p.value())?;
         }
@@ -218,7 +224,10 @@ mod tests {
         };
         let id = TaskId::new("run1", &key);
         assert_eq!(id, TaskId::new("run1", &key.clone()));
-        assert_eq!(id.0, "run1/statistics:my-exp:2024-01-15:week:1:all:exposures");
+        assert_eq!(
+            id.0,
+            "run1/statistics:my-exp:2024-01-15:week:1:all:exposures"
+        );
     }
 
     #[test]

@@ -80,7 +80,12 @@ pub trait Warehouse: Send + Sync {
     /// How generated SQL refers to the output table `table` (e.g. `mozanalysis.enrollments_x`).
     fn table_ref(&self, table: &str) -> Result<String, WarehouseError>;
     /// Runs `sql` into `table`; returns the number of rows written.
-    fn create_table_as(&self, table: &str, sql: &str, mode: WriteMode) -> Result<u64, WarehouseError>;
+    fn create_table_as(
+        &self,
+        table: &str,
+        sql: &str,
+        mode: WriteMode,
+    ) -> Result<u64, WarehouseError>;
     /// Runs a query and returns its result.
     fn query(&self, sql: &str) -> Result<Frame, WarehouseError>;
     /// True when a table or view called `name` exists.

@@ -1,8 +1,8 @@
 //! `jetstream demo`: a synthetic warehouse, a bundled experiment and config, analysed on every
 //! date from the experiment's start to its end through the same path as `jetstream run`.
 
-use super::run::{analyse, prepare, report, run_args_for};
-use crate::cli::DemoArgs;
+use super::run::{analyse, prepare, report};
+use crate::cli::{DemoArgs, Locations, RunArgs};
 use crate::summary;
 use anyhow::Context;
 use chrono::Duration;
@@ -21,8 +21,10 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&inputs).with_context(|| format!("creating {}", inputs.display()))?;
     let experiment_path = inputs.join("experiment.json");
     let config_path = inputs.join("config.toml");
-    std::fs::write(&experiment_path, EXPERIMENT_JSON).with_context(|| format!("writing {}", experiment_path.display()))?;
-    std::fs::write(&config_path, CONFIG_TOML).with_context(|| format!("writing {}", config_path.display()))?;
+    std::fs::write(&experiment_path, EXPERIMENT_JSON)
+        .with_context(|| format!("writing {}", experiment_path.display()))?;
+    std::fs::write(&config_path, CONFIG_TOML)
+        .with_context(|| format!("writing {}", config_path.display()))?;
 
     let experiment = load_experiments(&experiment_path)?
         .into_iter()
@@ -31,7 +33,10 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let (Some(start), Some(end)) = (experiment.start_date, experiment.end_date) else {
         anyhow::bail!("the bundled experiment has no start or end date");
     };
-    let reference = experiment.reference_branch.clone().unwrap_or_else(|| "control".into());
+    let reference = experiment
+        .reference_branch
+        .clone()
+        .unwrap_or_else(|| "control".into());
     let synthetic = SyntheticConfig {
         slug: experiment.slug.clone(),
         clients: args.clients as usize,
@@ -65,22 +70,32 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     remove_if_exists(&warehouse_path)?;
     remove_if_exists(&out.join("warehouse.duckdb.wal"))?;
     if results.exists() {
-        std::fs::remove_dir_all(&results).with_context(|| format!("removing {}", results.display()))?;
+        std::fs::remove_dir_all(&results)
+            .with_context(|| format!("removing {}", results.display()))?;
     }
-    eprintln!("generating {} clients into {} ...", args.clients, warehouse_path.display());
+    eprintln!(
+        "generating {} clients into {} ...",
+        args.clients,
+        warehouse_path.display()
+    );
     synthetic::generate_file(&warehouse_path, &synthetic)
         .with_context(|| format!("generating {}", warehouse_path.display()))?;
 
-    let run_args = run_args_for(
-        &warehouse_path,
-        &experiment_path,
-        &config_path,
-        &results,
-        &experiment.slug,
-        start,
-        args.seed,
-        args.workers,
-    );
+    let run_args = RunArgs {
+        date: start,
+        experiment_slug: vec![experiment.slug.clone()],
+        config_file: Some(config_path.clone()),
+        config_repos: Vec::new(),
+        analysis_periods: Vec::new(),
+        seed: args.seed,
+        workers: args.workers,
+        locations: Locations {
+            warehouse: warehouse_path.clone(),
+            dataset_id: "mozanalysis".to_string(),
+            experiments: experiment_path.clone(),
+            results: results.display().to_string(),
+        },
+    };
     let prepared = prepare(&run_args, start)?;
     let mut work = Vec::new();
     let mut date = start;
@@ -98,11 +113,25 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|r| matches!(r.outcome, jetstream_coordinator::DateOutcome::Analysed(_)))
         .count();
-    let code = report(&reports.into_iter().filter(|r| !matches!(r.outcome, jetstream_coordinator::DateOutcome::NothingDue)).collect::<Vec<_>>());
+    let code = report(
+        &reports
+            .into_iter()
+            .filter(|r| !matches!(r.outcome, jetstream_coordinator::DateOutcome::NothingDue))
+            .collect::<Vec<_>>(),
+    );
     println!();
-    println!("{analysed} analysis dates in {:.1} s; results in {}", elapsed.as_secs_f64(), results.display());
+    println!(
+        "{analysed} analysis dates in {:.1} s; results in {}",
+        elapsed.as_secs_f64(),
+        results.display()
+    );
     println!();
-    summary::print(&results, &experiment.slug, &reference, &synthetic.injected_effects(&reference))?;
+    summary::print(
+        &results,
+        &experiment.slug,
+        &reference,
+        &synthetic.injected_effects(&reference),
+    )?;
     Ok(code)
 }
 

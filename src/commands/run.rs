@@ -12,7 +12,7 @@ use jetstream_proto::naming::is_plain_identifier;
 use jetstream_proto::spec::{AnalysisSpec, ExperimentStatus};
 use jetstream_proto::AnalysisPeriod;
 use jetstream_worker::DuckDbWarehouse;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -85,7 +85,13 @@ pub fn analyse(
         periods,
         seed: args.seed,
     };
-    run_embedded(prepared.warehouse, prepared.sink, work, options, args.workers)
+    run_embedded(
+        prepared.warehouse,
+        prepared.sink,
+        work,
+        options,
+        args.workers,
+    )
 }
 
 fn open_warehouse(locations: &Locations) -> anyhow::Result<Arc<DuckDbWarehouse>> {
@@ -120,11 +126,16 @@ fn select<'a>(
         for slug in slugs {
             match experiments.iter().find(|e| &e.slug == slug) {
                 Some(e) => out.push(e),
-                None => tracing::warn!(experiment = %slug, "not found in the experiment definitions; skipped"),
+                None => {
+                    tracing::warn!(experiment = %slug, "not found in the experiment definitions; skipped")
+                }
             }
         }
         if out.is_empty() {
-            bail!("none of the requested experiments ({}) is in the experiment definitions", slugs.join(", "));
+            bail!(
+                "none of the requested experiments ({}) is in the experiment definitions",
+                slugs.join(", ")
+            );
         }
         return Ok(out);
     }
@@ -146,7 +157,10 @@ fn find_config(repos: &[PathBuf], slug: &str) -> anyhow::Result<Option<CustomCon
         if !repo.is_dir() {
             bail!("config repository {} is not a directory", repo.display());
         }
-        for candidate in [repo.join(format!("{slug}.toml")), repo.join("jetstream").join(format!("{slug}.toml"))] {
+        for candidate in [
+            repo.join(format!("{slug}.toml")),
+            repo.join("jetstream").join(format!("{slug}.toml")),
+        ] {
             if candidate.is_file() {
                 return Ok(Some(config::load_config(&candidate)?));
             }
@@ -185,7 +199,10 @@ pub fn report(reports: &[DateReport]) -> ExitCode {
     for r in reports {
         match &r.outcome {
             DateOutcome::Analysed(written) => {
-                let parts: Vec<String> = written.iter().map(|(p, n)| format!("{p}: {n} rows")).collect();
+                let parts: Vec<String> = written
+                    .iter()
+                    .map(|(p, n)| format!("{p}: {n} rows"))
+                    .collect();
                 println!("{} {}: analysed ({})", r.slug, r.date, parts.join(", "));
             }
             DateOutcome::NothingDue => println!("{} {}: nothing due", r.slug, r.date),
@@ -203,33 +220,5 @@ pub fn report(reports: &[DateReport]) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// Used by the demo to point a run at its own files.
-pub fn run_args_for(
-    warehouse: &Path,
-    experiments: &Path,
-    config_file: &Path,
-    results: &Path,
-    slug: &str,
-    date: NaiveDate,
-    seed: u64,
-    workers: Option<usize>,
-) -> RunArgs {
-    RunArgs {
-        date,
-        experiment_slug: vec![slug.to_string()],
-        config_file: Some(config_file.to_path_buf()),
-        config_repos: Vec::new(),
-        analysis_periods: Vec::new(),
-        seed,
-        workers,
-        locations: Locations {
-            warehouse: warehouse.to_path_buf(),
-            dataset_id: "mozanalysis".to_string(),
-            experiments: experiments.to_path_buf(),
-            results: results.display().to_string(),
-        },
     }
 }

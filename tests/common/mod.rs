@@ -24,9 +24,13 @@ pub fn root() -> PathBuf {
 pub fn schema_errors(schema: &str, instance: &serde_json::Value) -> Vec<String> {
     let path = root().join("tests/schemas").join(schema);
     let schema: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).expect("schema readable")).expect("schema is JSON");
+        serde_json::from_slice(&std::fs::read(&path).expect("schema readable"))
+            .expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 /// Reads a JSON file.

@@ -46,7 +46,10 @@ impl TaskExecutor {
     fn enrollments(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
         let table = &task.tables.enrollments;
         let query = sql::enrollments_query(&task.spec, &task.time_limits, &self.catalog);
-        match self.warehouse.create_table_as(table, &query, WriteMode::Empty) {
+        match self
+            .warehouse
+            .create_table_as(table, &query, WriteMode::Empty)
+        {
             Ok(rows) => Ok(TaskOutcome::Table {
                 table: table.clone(),
                 rows,
@@ -54,16 +57,19 @@ impl TaskExecutor {
             // Created by an earlier run: the enrollments table is computed once and reused.
             Err(WarehouseError::AlreadyExists(_)) => Ok(TaskOutcome::Table {
                 table: table.clone(),
-                rows: self.count_rows(table).map_err(|e| task_error(task, None, e.to_string(), "enrollments"))?,
+                rows: self
+                    .count_rows(table)
+                    .map_err(|e| task_error(task, None, e.to_string(), "enrollments"))?,
             }),
             Err(e) => Err(task_error(task, None, e.to_string(), "enrollments")),
         }
     }
 
     fn count_rows(&self, table: &str) -> Result<u64, WarehouseError> {
-        let frame = self
-            .warehouse
-            .query(&format!("SELECT count(*) AS n FROM {}", self.warehouse.table_ref(table)?))?;
+        let frame = self.warehouse.query(&format!(
+            "SELECT count(*) AS n FROM {}",
+            self.warehouse.table_ref(table)?
+        ))?;
         Ok(match frame.column("n") {
             Some(Column::Float(v)) => v.first().copied().flatten().unwrap_or(0.0) as u64,
             _ => 0,
@@ -72,18 +78,22 @@ impl TaskExecutor {
 
     fn metrics(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
         let basis = task_basis(task)?;
-        let table = task
-            .tables
-            .metrics
-            .as_deref()
-            .ok_or_else(|| task_error(task, None, "metrics task without a metrics table".into(), "metrics"))?;
+        let table = task.tables.metrics.as_deref().ok_or_else(|| {
+            task_error(
+                task,
+                None,
+                "metrics task without a metrics table".into(),
+                "metrics",
+            )
+        })?;
         let metrics = metrics_to_compute(&task.spec, period_summaries(task), basis);
         let enrollments = self
             .warehouse
             .table_ref(&task.tables.enrollments)
             .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
-        let query = sql::metrics_query(&task.spec, &metrics, &task.time_limits, basis, &enrollments)
-            .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
+        let query =
+            sql::metrics_query(&task.spec, &metrics, &task.time_limits, basis, &enrollments)
+                .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
         let rows = self
             .warehouse
             .create_table_as(table, &query, WriteMode::Truncate)
@@ -96,39 +106,67 @@ impl TaskExecutor {
 
     fn statistics(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
         let basis = task_basis(task)?;
-        let segment = task.key.segment.clone().unwrap_or_else(|| "all".to_string());
-        let period = task
+        let segment = task
             .key
-            .period
-            .ok_or_else(|| task_error(task, None, "statistics task without a period".into(), "statistics"))?;
+            .segment
+            .clone()
+            .unwrap_or_else(|| "all".to_string());
+        let period = task.key.period.ok_or_else(|| {
+            task_error(
+                task,
+                None,
+                "statistics task without a period".into(),
+                "statistics",
+            )
+        })?;
         let spec = &task.spec;
         let summaries: Vec<&SummarySpec> = period_summaries(task)
             .iter()
-            .filter(|s| spec.metrics.get(&s.metric).is_some_and(|m| m.analysis_bases.contains(&basis)))
+            .filter(|s| {
+                spec.metrics
+                    .get(&s.metric)
+                    .is_some_and(|m| m.analysis_bases.contains(&basis))
+            })
             .collect();
         let fail = |e: WarehouseError| task_error(task, None, e.to_string(), "statistics");
 
-        let metrics_table = task
-            .tables
-            .metrics
-            .as_deref()
-            .ok_or_else(|| task_error(task, None, "statistics task without a metrics table".into(), "statistics"))?;
+        let metrics_table = task.tables.metrics.as_deref().ok_or_else(|| {
+            task_error(
+                task,
+                None,
+                "statistics task without a metrics table".into(),
+                "statistics",
+            )
+        })?;
         let mut columns: Vec<&str> = Vec::new();
         for s in &summaries {
-            if spec.metrics.get(&s.metric).is_some_and(|m| m.select_expression.is_some())
+            if spec
+                .metrics
+                .get(&s.metric)
+                .is_some_and(|m| m.select_expression.is_some())
                 && !columns.contains(&s.metric.as_str())
             {
                 columns.push(&s.metric);
             }
         }
-        let subset = sql::subset_query(&self.warehouse.table_ref(metrics_table).map_err(fail)?, &columns, basis, &segment);
+        let subset = sql::subset_query(
+            &self.warehouse.table_ref(metrics_table).map_err(fail)?,
+            &columns,
+            basis,
+            &segment,
+        );
         let frame = self.warehouse.query(&subset).map_err(fail)?;
         let branches = match frame.column("branch") {
             Some(Column::Text(v)) => v.clone(),
             _ => vec![None; frame.num_rows()],
         };
 
-        let configured: Vec<String> = spec.experiment.branches.iter().map(|b| b.slug.clone()).collect();
+        let configured: Vec<String> = spec
+            .experiment
+            .branches
+            .iter()
+            .map(|b| b.slug.clone())
+            .collect();
         let window_index = task.time_limits.window_index;
         let mut rows = Vec::new();
         let mut errors = Vec::new();
@@ -173,7 +211,10 @@ impl TaskExecutor {
             errors.extend(out.errors);
         }
 
-        let enrollments = self.warehouse.table_ref(&task.tables.enrollments).map_err(fail)?;
+        let enrollments = self
+            .warehouse
+            .table_ref(&task.tables.enrollments)
+            .map_err(fail)?;
         let population = self
             .warehouse
             .query(&sql::population_query(&enrollments, basis, &segment))
@@ -206,9 +247,14 @@ fn period_summaries(task: &WireTask) -> &[SummarySpec] {
 }
 
 fn task_basis(task: &WireTask) -> Result<AnalysisBasis, Box<AnalysisError>> {
-    task.key
-        .analysis_basis
-        .ok_or_else(|| task_error(task, None, "task without an analysis basis".into(), "execute"))
+    task.key.analysis_basis.ok_or_else(|| {
+        task_error(
+            task,
+            None,
+            "task without an analysis basis".into(),
+            "execute",
+        )
+    })
 }
 
 /// The metrics a (period, basis) table must hold: those of the period's summaries measured on
@@ -257,9 +303,16 @@ fn metric_data(branches: &[Option<String>], values: &[Option<f64>]) -> MetricDat
     data
 }
 
-fn task_error(task: &WireTask, metric: Option<&str>, message: String, func_name: &str) -> Box<AnalysisError> {
+fn task_error(
+    task: &WireTask,
+    metric: Option<&str>,
+    message: String,
+    func_name: &str,
+) -> Box<AnalysisError> {
     let period = match (task.key.period, task.key.kind) {
-        (Some(p), TaskKind::Metrics) => Some(format!("{}_{}", p.value(), task.time_limits.window_index)),
+        (Some(p), TaskKind::Metrics) => {
+            Some(format!("{}_{}", p.value(), task.time_limits.window_index))
+        }
         (Some(p), _) => Some(p.value().to_string()),
         (None, _) => None,
     };

@@ -29,38 +29,39 @@ pub async fn run_worker(
         tracing::debug!(task = %task.id, attempt = delivery.attempt, "running task");
         let exec = Arc::clone(&executor);
         let identity = (task.id.clone(), task.run_id.clone(), task.key.clone());
-        let result: TaskResult = match tokio::task::spawn_blocking(move || exec.execute(&task)).await {
-            Ok(result) => result,
-            Err(join_error) => {
-                // The executor never panics on bad input, so a panic is a bug and a retry would
-                // panic again: report the task as failed instead of leaving the run waiting.
-                tracing::error!(error = %join_error, "task panicked");
-                let (task_id, run_id, key) = identity;
-                TaskResult {
-                    outcome: TaskOutcome::Failed {
-                        error: Box::new(AnalysisError {
-                            timestamp: chrono::Utc::now(),
-                            log_level: "ERROR".into(),
-                            experiment: Some(key.experiment_slug.clone()),
-                            metric: None,
-                            statistic: None,
-                            segment: key.segment.clone(),
-                            analysis_basis: key.analysis_basis,
-                            analysis_period: key.period.map(|p| p.value().to_string()),
-                            message: format!("{key} failed: internal error: {join_error}"),
-                            exception: Some(join_error.to_string()),
-                            exception_type: Some("InternalError".into()),
-                            filename: "worker/src/runner.rs".into(),
-                            func_name: "run_worker".into(),
-                        }),
-                    },
-                    task_id,
-                    run_id,
-                    key,
-                    worker: "unknown".into(),
+        let result: TaskResult =
+            match tokio::task::spawn_blocking(move || exec.execute(&task)).await {
+                Ok(result) => result,
+                Err(join_error) => {
+                    // The executor never panics on bad input, so a panic is a bug and a retry would
+                    // panic again: report the task as failed instead of leaving the run waiting.
+                    tracing::error!(error = %join_error, "task panicked");
+                    let (task_id, run_id, key) = identity;
+                    TaskResult {
+                        outcome: TaskOutcome::Failed {
+                            error: Box::new(AnalysisError {
+                                timestamp: chrono::Utc::now(),
+                                log_level: "ERROR".into(),
+                                experiment: Some(key.experiment_slug.clone()),
+                                metric: None,
+                                statistic: None,
+                                segment: key.segment.clone(),
+                                analysis_basis: key.analysis_basis,
+                                analysis_period: key.period.map(|p| p.value().to_string()),
+                                message: format!("{key} failed: internal error: {join_error}"),
+                                exception: Some(join_error.to_string()),
+                                exception_type: Some("InternalError".into()),
+                                filename: "worker/src/runner.rs".into(),
+                                func_name: "run_worker".into(),
+                            }),
+                        },
+                        task_id,
+                        run_id,
+                        key,
+                        worker: "unknown".into(),
+                    }
                 }
-            }
-        };
+            };
         queue.publish(results, Envelope::encode(&result)).await?;
         queue.ack(delivery).await?;
         done += 1;

@@ -83,7 +83,10 @@ impl SyntheticConfig {
                     relative_uplift,
                 })
             };
-            push("active_hours", b.active_hours_factor / r.active_hours_factor - 1.0);
+            push(
+                "active_hours",
+                b.active_hours_factor / r.active_hours_factor - 1.0,
+            );
             push("search_count", b.search_factor / r.search_factor - 1.0);
             push("pip_users", b.pip_probability / r.pip_probability - 1.0);
             push("uri_count", 0.0);
@@ -103,7 +106,10 @@ pub enum SyntheticError {
 }
 
 /// Creates (or extends) the DuckDB database at `path` with the synthetic tables.
-pub fn generate_file(path: &std::path::Path, cfg: &SyntheticConfig) -> Result<(usize, usize), SyntheticError> {
+pub fn generate_file(
+    path: &std::path::Path,
+    cfg: &SyntheticConfig,
+) -> Result<(usize, usize), SyntheticError> {
     let conn = Connection::open(path)?;
     generate(&conn, cfg)
 }
@@ -113,9 +119,14 @@ const PRE_DAYS: i64 = 28;
 
 /// Writes the synthetic tables into `conn` (replacing earlier ones). Returns the number of
 /// enrolled clients and of `clients_daily` rows.
-pub fn generate(conn: &Connection, cfg: &SyntheticConfig) -> Result<(usize, usize), SyntheticError> {
+pub fn generate(
+    conn: &Connection,
+    cfg: &SyntheticConfig,
+) -> Result<(usize, usize), SyntheticError> {
     if cfg.branches.is_empty() || cfg.branches.iter().any(|b| b.ratio <= 0.0) {
-        return Err(SyntheticError::Config("branches need positive ratios".into()));
+        return Err(SyntheticError::Config(
+            "branches need positive ratios".into(),
+        ));
     }
     if cfg.enrollment_dates < 1 || cfg.end_date < cfg.start_date {
         return Err(SyntheticError::Config("bad experiment dates".into()));
@@ -141,8 +152,14 @@ pub fn generate(conn: &Connection, cfg: &SyntheticConfig) -> Result<(usize, usiz
         let mut events = conn.appender_to_db("raw_events", "telemetry")?;
         let mut daily = conn.appender_to_db("raw_daily", "telemetry")?;
         for i in 0..cfg.clients {
-            let client_id = format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", rng.gen::<u32>(), rng.gen::<u16>(),
-                rng.gen::<u16>() & 0xfff, rng.gen::<u16>(), rng.gen::<u64>() & 0xffff_ffff_ffff);
+            let client_id = format!(
+                "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                rng.gen::<u32>(),
+                rng.gen::<u16>(),
+                rng.gen::<u16>() & 0xfff,
+                rng.gen::<u16>(),
+                rng.gen::<u64>() & 0xffff_ffff_ffff
+            );
             let sample_id = (i % 100) as i32;
             let mut pick = rng.gen::<f64>() * total_ratio;
             let branch = cfg
@@ -154,18 +171,54 @@ pub fn generate(conn: &Connection, cfg: &SyntheticConfig) -> Result<(usize, usiz
                 })
                 .unwrap_or(&cfg.branches[cfg.branches.len() - 1]);
             let enroll_day = rng.gen_range(0..cfg.enrollment_dates);
-            events.append_row(params![enroll_day, client_id, sample_id, "normandy", "enroll",
-                "nimbus_experiment", cfg.slug, "branch", branch.slug])?;
+            events.append_row(params![
+                enroll_day,
+                client_id,
+                sample_id,
+                "normandy",
+                "enroll",
+                "nimbus_experiment",
+                cfg.slug,
+                "branch",
+                branch.slug
+            ])?;
             if rng.gen::<f64>() < 0.1 && enroll_day + 1 < cfg.enrollment_dates {
-                events.append_row(params![enroll_day + 1, client_id, sample_id, "normandy", "enroll",
-                    "nimbus_experiment", cfg.slug, "branch", branch.slug])?;
+                events.append_row(params![
+                    enroll_day + 1,
+                    client_id,
+                    sample_id,
+                    "normandy",
+                    "enroll",
+                    "nimbus_experiment",
+                    cfg.slug,
+                    "branch",
+                    branch.slug
+                ])?;
             }
             if rng.gen::<f64>() < cfg.exposure_rate {
                 let exposure_day = (enroll_day + rng.gen_range(0..4)).min(cfg.enrollment_dates - 1);
-                events.append_row(params![exposure_day, client_id, sample_id, "normandy", "expose",
-                    "nimbus_experiment", cfg.slug, "branchSlug", branch.slug])?;
-                events.append_row(params![exposure_day, client_id, sample_id, "feature_callout", "shown",
-                    "callout", Option::<&str>::None, "message", "demo"])?;
+                events.append_row(params![
+                    exposure_day,
+                    client_id,
+                    sample_id,
+                    "normandy",
+                    "expose",
+                    "nimbus_experiment",
+                    cfg.slug,
+                    "branchSlug",
+                    branch.slug
+                ])?;
+                events.append_row(params![
+                    exposure_day,
+                    client_id,
+                    sample_id,
+                    "feature_callout",
+                    "shown",
+                    "callout",
+                    Option::<&str>::None,
+                    "message",
+                    "demo"
+                ])?;
             }
 
             let p_active: f64 = rng.gen_range(0.15..0.95);
@@ -191,15 +244,28 @@ pub fn generate(conn: &Connection, cfg: &SyntheticConfig) -> Result<(usize, usiz
                 let search_count = Poisson::new(searches * search_factor + 1e-9)
                     .map(|p| p.sample(&mut rng) as i64)
                     .unwrap_or(0);
-                let search_count = if rng.gen::<f64>() < 0.05 { None } else { Some(search_count) };
+                let search_count = if rng.gen::<f64>() < 0.05 {
+                    None
+                } else {
+                    Some(search_count)
+                };
                 let uri_count = Poisson::new(uris + 1e-9)
                     .map(|p| p.sample(&mut rng) as i64)
                     .unwrap_or(0);
                 let pip = (if treated { pip_after } else { pip_before }) && rng.gen::<f64>() < 0.3;
                 let annotated = day > enroll_day || (day == enroll_day && rng.gen::<f64>() < 0.85);
                 let annotation = annotated.then_some(branch.slug.as_str());
-                daily.append_row(params![day, client_id, sample_id, active_hours, search_count,
-                    uri_count, pip, is_default, annotation])?;
+                daily.append_row(params![
+                    day,
+                    client_id,
+                    sample_id,
+                    active_hours,
+                    search_count,
+                    uri_count,
+                    pip,
+                    is_default,
+                    annotation
+                ])?;
                 daily_rows += 1;
             }
         }

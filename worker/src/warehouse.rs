@@ -45,7 +45,10 @@ impl DuckDbWarehouse {
     /// Opens (creating if needed) the database at `path`, with outputs in schema `dataset`.
     pub fn open(path: &Path, dataset: &str) -> Result<DuckDbWarehouse, WarehouseError> {
         let conn = Connection::open(path).map_err(|e| {
-            WarehouseError::Other(format!("cannot open DuckDB database {}: {e}", path.display()))
+            WarehouseError::Other(format!(
+                "cannot open DuckDB database {}: {e}",
+                path.display()
+            ))
         })?;
         Self::init(conn, dataset, Some(path.to_path_buf()))
     }
@@ -56,7 +59,11 @@ impl DuckDbWarehouse {
         Self::init(conn, dataset, None)
     }
 
-    fn init(conn: Connection, dataset: &str, path: Option<PathBuf>) -> Result<Self, WarehouseError> {
+    fn init(
+        conn: Connection,
+        dataset: &str,
+        path: Option<PathBuf>,
+    ) -> Result<Self, WarehouseError> {
         checked(dataset)?;
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {dataset};
@@ -119,7 +126,12 @@ impl Warehouse for DuckDbWarehouse {
         self.qualified(table)
     }
 
-    fn create_table_as(&self, table: &str, sql: &str, mode: WriteMode) -> Result<u64, WarehouseError> {
+    fn create_table_as(
+        &self,
+        table: &str,
+        sql: &str,
+        mode: WriteMode,
+    ) -> Result<u64, WarehouseError> {
         let name = self.qualified(table)?;
         let conn = self.connection()?;
         let statement = match mode {
@@ -147,10 +159,7 @@ impl Warehouse for DuckDbWarehouse {
         let conn = self.connection()?;
         let mut stmt = conn.prepare(sql).map_err(|e| query_err(e, sql))?;
         let mut rows = stmt.query([]).map_err(|e| query_err(e, sql))?;
-        let names: Vec<String> = rows
-            .as_ref()
-            .map(|s| s.column_names())
-            .unwrap_or_default();
+        let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
         let mut floats: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
         let mut texts: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
         let mut is_text = vec![false; names.len()];
@@ -295,9 +304,17 @@ impl Warehouse for DuckDbWarehouse {
         }
         let parts: Vec<String> = windows
             .iter()
-            .map(|(n, t)| Ok(format!("SELECT *, {n}::BIGINT AS window_index FROM {}", self.qualified(t)?)))
+            .map(|(n, t)| {
+                Ok(format!(
+                    "SELECT *, {n}::BIGINT AS window_index FROM {}",
+                    self.qualified(t)?
+                ))
+            })
             .collect::<Result<_, WarehouseError>>()?;
-        let sql = format!("CREATE OR REPLACE VIEW {view} AS {}", parts.join(" UNION ALL BY NAME "));
+        let sql = format!(
+            "CREATE OR REPLACE VIEW {view} AS {}",
+            parts.join(" UNION ALL BY NAME ")
+        );
         self.connection()?
             .execute_batch(&sql)
             .map_err(|e| query_err(e, &sql))
@@ -385,21 +402,25 @@ impl Warehouse for DuckDbWarehouse {
             .query_map(params![experiment], |r| {
                 let ts: String = r.get(0)?;
                 let basis: Option<String> = r.get(6)?;
-                Ok((ts, basis, AnalysisError {
-                    timestamp: chrono::DateTime::<chrono::Utc>::MIN_UTC,
-                    log_level: r.get(1)?,
-                    experiment: r.get(2)?,
-                    metric: r.get(3)?,
-                    statistic: r.get(4)?,
-                    segment: r.get(5)?,
-                    analysis_basis: None,
-                    analysis_period: r.get(7)?,
-                    message: r.get(8)?,
-                    exception: r.get(9)?,
-                    exception_type: r.get(10)?,
-                    filename: r.get(11)?,
-                    func_name: r.get(12)?,
-                }))
+                Ok((
+                    ts,
+                    basis,
+                    AnalysisError {
+                        timestamp: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                        log_level: r.get(1)?,
+                        experiment: r.get(2)?,
+                        metric: r.get(3)?,
+                        statistic: r.get(4)?,
+                        segment: r.get(5)?,
+                        analysis_basis: None,
+                        analysis_period: r.get(7)?,
+                        message: r.get(8)?,
+                        exception: r.get(9)?,
+                        exception_type: r.get(10)?,
+                        filename: r.get(11)?,
+                        func_name: r.get(12)?,
+                    },
+                ))
             })
             .map_err(|e| query_err(e, sql))?
             .collect::<Result<Vec<_>, _>>()

@@ -68,8 +68,14 @@ fn spec(exposure_signal: Option<ExposureSignalSpec>) -> AnalysisSpec {
             experiment_type: "v6".into(),
             status: ExperimentStatus::Complete,
             branches: vec![
-                Branch { slug: "control".into(), ratio: 1.0 },
-                Branch { slug: "treatment".into(), ratio: 1.0 },
+                Branch {
+                    slug: "control".into(),
+                    ratio: 1.0,
+                },
+                Branch {
+                    slug: "treatment".into(),
+                    ratio: 1.0,
+                },
             ],
             reference_branch: Some("control".into()),
             start_date: Some(d("2024-03-01")),
@@ -153,10 +159,16 @@ fn by_client(w: &DuckDbWarehouse, table: &str, column: &str) -> BTreeMap<String,
     let frame = w
         .query(&format!("SELECT analysis_id, CAST({column} AS VARCHAR) AS v FROM mozanalysis.{table} ORDER BY 1"))
         .unwrap();
-    let (Some(Column::Text(ids)), Some(Column::Text(values))) = (frame.column("analysis_id"), frame.column("v")) else {
+    let (Some(Column::Text(ids)), Some(Column::Text(values))) =
+        (frame.column("analysis_id"), frame.column("v"))
+    else {
         panic!("unexpected column types");
     };
-    ids.iter().cloned().map(Option::unwrap).zip(values.iter().cloned()).collect()
+    ids.iter()
+        .cloned()
+        .map(Option::unwrap)
+        .zip(values.iter().cloned())
+        .collect()
 }
 
 fn s(v: &str) -> Option<String> {
@@ -168,48 +180,99 @@ fn enrollments_exposures_segments_and_window_metrics_are_exact() {
     let w = warehouse();
     let spec = spec(None);
     let q = sql::enrollments_query(&spec, &enrollment_limits(), &Catalog::default());
-    assert_eq!(w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty).unwrap(), 3);
+    assert_eq!(
+        w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty)
+            .unwrap(),
+        3
+    );
     assert!(matches!(
         w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty),
         Err(jetstream_proto::warehouse::WarehouseError::AlreadyExists(_))
     ));
     assert_eq!(
         by_client(&w, "enrollments_my_exp", "num_enrollment_events"),
-        BTreeMap::from([("c1".into(), s("1")), ("c2".into(), s("1")), ("c3".into(), s("2"))])
+        BTreeMap::from([
+            ("c1".into(), s("1")),
+            ("c2".into(), s("1")),
+            ("c3".into(), s("2"))
+        ])
     );
     assert_eq!(
         by_client(&w, "enrollments_my_exp", "enrollment_date"),
-        BTreeMap::from([("c1".into(), s("2024-03-01")), ("c2".into(), s("2024-03-02")), ("c3".into(), s("2024-03-01"))])
+        BTreeMap::from([
+            ("c1".into(), s("2024-03-01")),
+            ("c2".into(), s("2024-03-02")),
+            ("c3".into(), s("2024-03-01"))
+        ])
     );
     assert_eq!(
         by_client(&w, "enrollments_my_exp", "exposure_date"),
-        BTreeMap::from([("c1".into(), s("2024-03-02")), ("c2".into(), None), ("c3".into(), None)])
+        BTreeMap::from([
+            ("c1".into(), s("2024-03-02")),
+            ("c2".into(), None),
+            ("c3".into(), None)
+        ])
     );
     // Segment over [-7, 0] days around enrollment: c1 had 5h on 02-28, c2 10h on its enrollment day.
     assert_eq!(
         by_client(&w, "enrollments_my_exp", "heavy"),
-        BTreeMap::from([("c1".into(), s("true")), ("c2".into(), s("true")), ("c3".into(), s("false"))])
+        BTreeMap::from([
+            ("c1".into(), s("true")),
+            ("c2".into(), s("true")),
+            ("c3".into(), s("false"))
+        ])
     );
 
     let enrollments = w.table_ref("enrollments_my_exp").unwrap();
     let metric = &spec.metrics["active_hours"];
-    let q = sql::metrics_query(&spec, &[metric], &week1(), AnalysisBasis::Enrollments, &enrollments).unwrap();
-    w.create_table_as("my_exp_enrollments_week_1", &q, WriteMode::Truncate).unwrap();
+    let q = sql::metrics_query(
+        &spec,
+        &[metric],
+        &week1(),
+        AnalysisBasis::Enrollments,
+        &enrollments,
+    )
+    .unwrap();
+    w.create_table_as("my_exp_enrollments_week_1", &q, WriteMode::Truncate)
+        .unwrap();
     // c1: 1 + 2 (the pre-enrollment 5h is outside the window); c2: 3 (its unannotated enrollment-day
     // row is dropped by the first-day filter); c3: 4 (day 19 is outside the window).
     assert_eq!(
         by_client(&w, "my_exp_enrollments_week_1", "active_hours"),
-        BTreeMap::from([("c1".into(), s("3.0")), ("c2".into(), s("3.0")), ("c3".into(), s("4.0"))])
+        BTreeMap::from([
+            ("c1".into(), s("3.0")),
+            ("c2".into(), s("3.0")),
+            ("c3".into(), s("4.0"))
+        ])
     );
     assert_eq!(
-        by_client(&w, "my_exp_enrollments_week_1", "clients_daily_has_contradictory_branch"),
-        BTreeMap::from([("c1".into(), s("false")), ("c2".into(), s("false")), ("c3".into(), s("true"))])
+        by_client(
+            &w,
+            "my_exp_enrollments_week_1",
+            "clients_daily_has_contradictory_branch"
+        ),
+        BTreeMap::from([
+            ("c1".into(), s("false")),
+            ("c2".into(), s("false")),
+            ("c3".into(), s("true"))
+        ])
     );
 
     // Exposures basis without a signal: anchored on the exposure date (c1: 03-02..03-08 → 2h).
-    let q = sql::metrics_query(&spec, &[metric], &week1(), AnalysisBasis::Exposures, &enrollments).unwrap();
-    w.create_table_as("my_exp_exposures_week_1", &q, WriteMode::Truncate).unwrap();
-    assert_eq!(by_client(&w, "my_exp_exposures_week_1", "active_hours")["c1"], s("2.0"));
+    let q = sql::metrics_query(
+        &spec,
+        &[metric],
+        &week1(),
+        AnalysisBasis::Exposures,
+        &enrollments,
+    )
+    .unwrap();
+    w.create_table_as("my_exp_exposures_week_1", &q, WriteMode::Truncate)
+        .unwrap();
+    assert_eq!(
+        by_client(&w, "my_exp_exposures_week_1", "active_hours")["c1"],
+        s("2.0")
+    );
     let subset = sql::subset_query(
         &w.table_ref("my_exp_exposures_week_1").unwrap(),
         &["active_hours"],
@@ -241,18 +304,34 @@ fn custom_exposure_signal_defines_the_exposed_population() {
         window_end: Some(WindowBound::AnalysisWindowEnd),
     }));
     let q = sql::enrollments_query(&spec, &enrollment_limits(), &Catalog::default());
-    w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty).unwrap();
+    w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty)
+        .unwrap();
     assert_eq!(
         by_client(&w, "enrollments_my_exp", "exposure_date"),
-        BTreeMap::from([("c1".into(), None), ("c2".into(), s("2024-03-02")), ("c3".into(), None)])
+        BTreeMap::from([
+            ("c1".into(), None),
+            ("c2".into(), s("2024-03-02")),
+            ("c3".into(), None)
+        ])
     );
     let enrollments = w.table_ref("enrollments_my_exp").unwrap();
     let metric = &spec.metrics["active_hours"];
-    let q = sql::metrics_query(&spec, &[metric], &week1(), AnalysisBasis::Exposures, &enrollments).unwrap();
-    w.create_table_as("my_exp_exposures_week_1", &q, WriteMode::Truncate).unwrap();
+    let q = sql::metrics_query(
+        &spec,
+        &[metric],
+        &week1(),
+        AnalysisBasis::Exposures,
+        &enrollments,
+    )
+    .unwrap();
+    w.create_table_as("my_exp_exposures_week_1", &q, WriteMode::Truncate)
+        .unwrap();
     // With a signal the metric stays anchored on enrollment; only c2 is exposed.
     let exposed = by_client(&w, "my_exp_exposures_week_1", "exposure_date");
     assert_eq!(exposed["c2"], s("2024-03-02"));
     assert_eq!(exposed["c1"], None);
-    assert_eq!(by_client(&w, "my_exp_exposures_week_1", "active_hours")["c2"], s("3.0"));
+    assert_eq!(
+        by_client(&w, "my_exp_exposures_week_1", "active_hours")["c2"],
+        s("3.0")
+    );
 }

@@ -62,6 +62,9 @@ mod tests {
             format_select_expression("{other}", "s"),
             Err(FormatError::UnknownPlaceholder("other".into()))
         );
-        assert_eq!(format_select_expression("a } b", "s"), Err(FormatError::Unbalanced('}')));
+        assert_eq!(
+            format_select_expression("a } b", "s"),
+            Err(FormatError::Unbalanced('}'))
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The per-client metrics query of one (window, analysis basis).
 
+use super::date_lit;
 use super::enrollments::exposure_signal_query;
 use super::format::{format_select_expression, FormatError};
-use super::date_lit;
 use jetstream_proto::naming::sql_string_literal;
 use jetstream_proto::spec::{AnalysisSpec, DataSourceSpec, MetricSpec, TimeLimits};
 use jetstream_proto::AnalysisBasis;
@@ -53,7 +53,8 @@ pub fn metrics_query(
     for (i, (ds, ms)) in groups.iter().enumerate() {
         let mut selects = Vec::new();
         for m in ms {
-            let expr = format_select_expression(m.select_expression.as_deref().unwrap_or(""), slug)?;
+            let expr =
+                format_select_expression(m.select_expression.as_deref().unwrap_or(""), slug)?;
             selects.push(format!("        {expr} AS {}", m.name));
             outer_columns.push(format!("ds_{i}.{}", m.name));
         }

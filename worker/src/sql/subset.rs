@@ -18,7 +18,12 @@ fn population_filter(basis: AnalysisBasis, segment: &str) -> String {
 /// segment. Jetstream runs one such query per metric with `WHERE <metric> IS NOT NULL`; we read
 /// all of a task's metrics at once and drop each metric's NULLs in memory, which gives every
 /// statistic exactly the rows upstream's query would.
-pub fn subset_query(metrics_table: &str, columns: &[&str], basis: AnalysisBasis, segment: &str) -> String {
+pub fn subset_query(
+    metrics_table: &str,
+    columns: &[&str],
+    basis: AnalysisBasis,
+    segment: &str,
+) -> String {
     let mut select = vec!["m.branch".to_string()];
     select.extend(columns.iter().map(|c| format!("m.{c}")));
     format!(
