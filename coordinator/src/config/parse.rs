@@ -5,8 +5,9 @@
 //!   error. A `[project]` table marks an OpMon config, which is an error here; the other
 //!   OpMon-only tables (`population`, `alerts`, `dimensions`, `functions`) are ignored, as are
 //!   top-level period lists (outcome syntax, ignored by upstream in experiment configs; warned).
-//! - `[experiment]` and `[experiment.exposure_signal]`: unknown keys are errors
-//!   (upstream's `UnexpectedKeyConfigurationException`).
+//! - `[experiment]` and `[experiment.exposure_signal]`: unknown keys are logged with
+//!   `tracing::warn` and ignored, as upstream (cattrs) silently ignores them (verified upstream);
+//!   real configs carry e.g. `enrollment_end_date`, and must keep loading.
 //! - definitions (`[metrics.<m>]`, `[data_sources.<d>]`, `[segments.…]`): unknown keys are
 //!   logged with `tracing::warn` and ignored, as upstream (cattrs) ignores them silently; real
 //!   configs carry such keys (e.g. `window_start` in segment definitions). The keys of these
@@ -48,33 +49,6 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "overall",
     "preenrollment_weekly",
     "preenrollment_days28",
-];
-
-const EXPERIMENT_KEYS: &[&str] = &[
-    "enrollment_query",
-    "enrollment_period",
-    "reference_branch",
-    "start_date",
-    "end_date",
-    "segments",
-    "outcomes",
-    "skip",
-    "exposure_signal",
-    "is_private",
-    "dataset_id",
-    "sample_size",
-    "analysis_unit",
-    "enrollments_query_type",
-];
-
-const EXPOSURE_SIGNAL_KEYS: &[&str] = &[
-    "name",
-    "friendly_name",
-    "description",
-    "data_source",
-    "select_expression",
-    "window_start",
-    "window_end",
 ];
 
 const ENROLLMENTS_QUERY_TYPES: &[&str] = &[
@@ -301,17 +275,6 @@ impl Parser {
             .collect()
     }
 
-    fn unknown_key(&self, e: &Entry, key: &str, table: &str, allowed: &[&str]) -> ConfigError {
-        ConfigError::at(
-            &self.key_loc(e),
-            key,
-            format!(
-                "unknown key in [{table}] (expected one of: {})",
-                allowed.join(", ")
-            ),
-        )
-    }
-
     fn warn_unknown(&self, e: &Entry, key: &str, table: &str) {
         let loc = self.key_loc(e);
         tracing::warn!(
@@ -437,7 +400,7 @@ impl Parser {
                     }
                     x.enrollments_query_type = Some(kind);
                 }
-                _ => return Err(self.unknown_key(e, &key, "experiment", EXPERIMENT_KEYS)),
+                _ => self.warn_unknown(e, &key, "experiment"),
             }
         }
         Ok(x)
@@ -468,14 +431,7 @@ impl Parser {
                 "description" => signal.description = Some(self.plain_string(e, &key)?),
                 "window_start" => signal.window_start = Some(self.window_limit(e, &key)?),
                 "window_end" => signal.window_end = Some(self.window_limit(e, &key)?),
-                _ => {
-                    return Err(self.unknown_key(
-                        e,
-                        &key,
-                        "experiment.exposure_signal",
-                        EXPOSURE_SIGNAL_KEYS,
-                    ))
-                }
+                _ => self.warn_unknown(e, &key, "experiment.exposure_signal"),
             }
         }
         let required = |value: Option<Sourced<String>>, field: &str| {
