@@ -1,0 +1,93 @@
+//! A statistic that fails is recorded as Jetstream records it (logs table and errors export),
+//! while every other statistic of the run still completes.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn failing_statistic_is_logged_and_exported_while_the_rest_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = run(&[
+        "demo",
+        "--out",
+        demo.to_str().unwrap(),
+        "--clients",
+        "300",
+        "--workers",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // `binomial` needs 0/1 values; active hours are continuous, so it fails for every segment,
+    // basis and reference branch.
+    let config = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(demo.join("inputs/config.toml")).unwrap()
+        + "\n[metrics.active_hours.statistics.binomial]\n";
+    std::fs::write(&config, text).unwrap();
+    let results = dir.path().join("results");
+    let out = run(&[
+        "run",
+        "--date",
+        "2025-03-16",
+        "--experiment-slug",
+        "demo-onboarding-callout",
+        "--config-file",
+        config.to_str().unwrap(),
+        "--warehouse",
+        demo.join("warehouse.duckdb").to_str().unwrap(),
+        "--experiments",
+        demo.join("inputs/experiment.json").to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "a failing statistic does not fail the run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let errors = read_json(&results.join("errors/errors_demo_onboarding_callout.json"));
+    assert!(schema_errors("jetstream_AnalysisErrors.schema.json", &errors).is_empty());
+    let errors = errors.as_array().unwrap();
+    let binomial: Vec<&Value> = errors
+        .iter()
+        .filter(|e| e["metric"] == "active_hours" && e["statistic"] == "binomial")
+        .collect();
+    // 2 periods due that day (day 7, week 1) x 2 bases x 2 segments x 2 reference branches.
+    assert_eq!(binomial.len(), 16, "{errors:#?}");
+    assert!(binomial
+        .iter()
+        .all(|e| e["exception_type"] == "StatisticComputationException"
+            && e["log_level"] == "ERROR"
+            && e["experiment"] == "demo-onboarding-callout"
+            && e["message"].as_str().unwrap().contains("must be 0 or 1")));
+
+    // The other statistics of the same metric and window are there.
+    let weekly =
+        read_json(&results.join("statistics/statistics_demo_onboarding_callout_weekly.json"));
+    let rows = weekly.as_array().unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r["metric"] == "active_hours" && r["statistic"] == "mean"));
+    assert!(!rows
+        .iter()
+        .any(|r| r["statistic"] == "binomial" && r["metric"] == "active_hours"));
+
+    // And the logs table holds the same records.
+    let conn = duckdb::Connection::open(demo.join("warehouse.duckdb")).unwrap();
+    let logged: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM monitoring.logs WHERE metric = 'active_hours' AND statistic = 'binomial'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(logged, 16);
+}
