@@ -160,7 +160,6 @@ pub fn enrollment_limits(experiment: &ExperimentSpec) -> Result<TimeLimits, Read
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jetstream_proto::spec::{Branch, ExperimentOverrides};
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -169,30 +168,7 @@ mod tests {
     /// The verified ladder of reference/jetstream.md §1.5: start 2024-01-01, enrollment end
     /// 2024-01-08 (period 8), end 2024-02-15.
     fn ladder_experiment() -> ExperimentSpec {
-        ExperimentSpec {
-            slug: "ladder".into(),
-            app_name: "firefox_desktop".into(),
-            app_id: "firefox-desktop".into(),
-            experiment_type: "v6".into(),
-            status: ExperimentStatus::Complete,
-            branches: vec![Branch {
-                slug: "control".into(),
-                ratio: 1.0,
-            }],
-            reference_branch: Some("control".into()),
-            start_date: Some(d("2024-01-01")),
-            end_date: Some(d("2024-02-15")),
-            proposed_enrollment: Some(7),
-            enrollment_end_date: Some(d("2024-01-08")),
-            enrollment_period: 8,
-            is_rollout: false,
-            randomization_unit: None,
-            outcomes: vec![],
-            skip: false,
-            enrollment_query: None,
-            sample_size: 100,
-            overrides: ExperimentOverrides::default(),
-        }
+        jetstream_proto::testing::experiment("ladder", "2024-01-01", "2024-01-08", "2024-02-15")
     }
 
     fn due_dates(exp: &ExperimentSpec, period: AnalysisPeriod) -> Vec<(NaiveDate, TimeLimits)> {

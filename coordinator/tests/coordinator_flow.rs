@@ -87,36 +87,12 @@ fn spec() -> AnalysisSpec {
         pre_treatments: vec![],
     };
     AnalysisSpec {
-        experiment: ExperimentSpec {
-            slug: "flow-exp".into(),
-            app_name: "firefox_desktop".into(),
-            app_id: "firefox-desktop".into(),
-            experiment_type: "v6".into(),
-            status: ExperimentStatus::Complete,
-            branches: vec![
-                Branch {
-                    slug: "control".into(),
-                    ratio: 1.0,
-                },
-                Branch {
-                    slug: "treatment".into(),
-                    ratio: 1.0,
-                },
-            ],
-            reference_branch: Some("control".into()),
-            start_date: Some(d("2024-01-01")),
-            end_date: Some(d("2024-02-15")),
-            proposed_enrollment: Some(7),
-            enrollment_end_date: Some(d("2024-01-08")),
-            enrollment_period: 8,
-            is_rollout: false,
-            randomization_unit: None,
-            outcomes: vec![],
-            skip: false,
-            enrollment_query: None,
-            sample_size: 100,
-            overrides: ExperimentOverrides::default(),
-        },
+        experiment: jetstream_proto::testing::experiment(
+            "flow-exp",
+            "2024-01-01",
+            "2024-01-08",
+            "2024-02-15",
+        ),
         metrics: BTreeMap::from([("m".to_string(), metric)]),
         periods: vec![
             (AnalysisPeriod::Day, vec![summary.clone()]),

@@ -13,6 +13,7 @@ pub mod queue;
 pub mod spec;
 pub mod statistic;
 pub mod task;
+pub mod testing;
 pub mod warehouse;
 
 pub use period::{AnalysisBasis, AnalysisPeriod, AnalysisWindow};

@@ -167,20 +167,23 @@ impl TaskExecutor {
             .iter()
             .map(|b| b.slug.clone())
             .collect();
-        let window_index = task.time_limits.window_index;
+        let base_ctx = StatContext {
+            experiment: &spec.experiment.slug,
+            metric: "identity",
+            segment: &segment,
+            basis,
+            period,
+            window_index: task.time_limits.window_index,
+            analysis_length_days: task.time_limits.window.length_days(),
+            seed: task.seed,
+            branches: &configured,
+        };
         let mut rows = Vec::new();
         let mut errors = Vec::new();
         for summary in summaries {
             let ctx = StatContext {
-                experiment: &spec.experiment.slug,
                 metric: &summary.metric,
-                segment: &segment,
-                basis,
-                period,
-                window_index,
-                analysis_length_days: task.time_limits.window.length_days(),
-                seed: task.seed,
-                branches: &configured,
+                ..base_ctx
             };
             let data = match frame.column(&summary.metric) {
                 Some(Column::Float(values)) => metric_data(&branches, values),
@@ -223,18 +226,7 @@ impl TaskExecutor {
             Some(Column::Text(v)) => v.iter().flatten().cloned().collect(),
             _ => Vec::new(),
         };
-        let ctx = StatContext {
-            experiment: &spec.experiment.slug,
-            metric: "identity",
-            segment: &segment,
-            basis,
-            period,
-            window_index,
-            analysis_length_days: task.time_limits.window.length_days(),
-            seed: task.seed,
-            branches: &configured,
-        };
-        rows.extend(stats::counts(&population_branches, &ctx));
+        rows.extend(stats::counts(&population_branches, &base_ctx));
         Ok(TaskOutcome::Statistics { rows, errors })
     }
 }

@@ -61,36 +61,12 @@ fn spec(exposure_signal: Option<ExposureSignalSpec>) -> AnalysisSpec {
         },
     );
     AnalysisSpec {
-        experiment: ExperimentSpec {
-            slug: "my-exp".into(),
-            app_name: "firefox_desktop".into(),
-            app_id: "firefox-desktop".into(),
-            experiment_type: "v6".into(),
-            status: ExperimentStatus::Complete,
-            branches: vec![
-                Branch {
-                    slug: "control".into(),
-                    ratio: 1.0,
-                },
-                Branch {
-                    slug: "treatment".into(),
-                    ratio: 1.0,
-                },
-            ],
-            reference_branch: Some("control".into()),
-            start_date: Some(d("2024-03-01")),
-            end_date: Some(d("2024-03-30")),
-            proposed_enrollment: Some(1),
-            enrollment_end_date: Some(d("2024-03-01")),
-            enrollment_period: 1,
-            is_rollout: false,
-            randomization_unit: None,
-            outcomes: vec![],
-            skip: false,
-            enrollment_query: None,
-            sample_size: 100,
-            overrides: ExperimentOverrides::default(),
-        },
+        experiment: jetstream_proto::testing::experiment(
+            "my-exp",
+            "2024-03-01",
+            "2024-03-01",
+            "2024-03-30",
+        ),
         metrics: BTreeMap::from([("active_hours".to_string(), metric)]),
         periods: vec![],
         data_sources,
