@@ -1,10 +1,11 @@
 //! Rubin's Bayesian bootstrap of the mean (mozanalysis `bayesian_stats.bayesian_bootstrap`).
 
 use super::quantile::quantile_sorted;
-use super::random::{exp1_fast, exp1_slow, stream_rng, ziggurat_tables, Xoshiro256PlusPlus};
+use super::random::{bulk_rng, exp1_fast, exp1_slow, stream_rng, ziggurat_tables};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 /// Draws per independently seeded chunk. Fixed, so that the samples do not depend on how many
@@ -122,7 +123,7 @@ pub(crate) fn bb_mean_samples(
         .map(|chunk| {
             let draws = CHUNK.min(num_samples - chunk * CHUNK);
             let mut key = stream_rng(seed, &["bayesian_bootstrap", label], chunk as u64);
-            let mut bulk = Xoshiro256PlusPlus::from_chacha(&mut key);
+            let mut bulk = bulk_rng(&mut key);
             (0..draws)
                 .map(|_| one_draw(tally, &mut bulk, &mut key))
                 .collect()
