@@ -29,6 +29,7 @@ pub async fn run_worker(
         tracing::debug!(task = %task.id, attempt = delivery.attempt, "running task");
         let exec = Arc::clone(&executor);
         let identity = (task.id.clone(), task.run_id.clone(), task.key.clone());
+        let started = std::time::Instant::now();
         let result: TaskResult =
             match tokio::task::spawn_blocking(move || exec.execute(&task)).await {
                 Ok(result) => result,
@@ -62,6 +63,11 @@ pub async fn run_worker(
                     }
                 }
             };
+        tracing::debug!(
+            task = %result.task_id,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "task finished"
+        );
         queue.publish(results, Envelope::encode(&result)).await?;
         queue.ack(delivery).await?;
         done += 1;
