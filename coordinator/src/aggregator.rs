@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 #[derive(Debug, Default)]
 pub struct Aggregator {
     seen: HashSet<TaskId>,
-    rows: BTreeMap<(AnalysisPeriod, u32), Vec<StatisticRow>>,
+    rows: WindowRows,
     errors: Vec<AnalysisError>,
     duplicates: u64,
 }
@@ -51,38 +51,44 @@ impl Aggregator {
         self.duplicates
     }
 
-    /// Errors recorded so far.
-    pub fn errors(&self) -> &[AnalysisError] {
-        &self.errors
+    /// Takes the errors recorded so far (to be written to the logs table).
+    pub fn take_errors(&mut self) -> Vec<AnalysisError> {
+        std::mem::take(&mut self.errors)
     }
 
-    /// Writes the statistics tables of every (period, window) that received results, with their
-    /// views, the metrics views, and the logs. Returns the statistics rows written per period.
-    pub fn write_tables(
-        &self,
-        warehouse: &dyn Warehouse,
-        spec: &AnalysisSpec,
-        metric_bases: &[(AnalysisPeriod, Vec<AnalysisBasis>)],
-    ) -> Result<BTreeMap<AnalysisPeriod, usize>, WarehouseError> {
-        let slug = &spec.experiment.slug;
-        let mut written = BTreeMap::new();
-        for ((period, n), rows) in &self.rows {
-            let mut rows = rows.clone();
-            sort_rows(&mut rows);
-            warehouse.write_statistics(&plan::statistics_table(slug, *period, *n), &rows)?;
-            let (view, prefix) = plan::statistics_view(slug, *period);
-            warehouse.publish_window_view(&view, &prefix)?;
-            written.insert(*period, rows.len());
-        }
-        for (period, bases) in metric_bases {
-            for basis in bases {
-                let (view, prefix) = plan::metrics_view(slug, *basis, *period);
-                warehouse.publish_window_view(&view, &prefix)?;
-            }
-        }
-        warehouse.append_logs(&self.errors)?;
-        Ok(written)
+    /// Takes the statistics rows gathered so far, by (period, window index).
+    pub fn take_rows(&mut self) -> WindowRows {
+        std::mem::take(&mut self.rows)
     }
+}
+
+/// Statistics rows by (period, window index).
+pub type WindowRows = BTreeMap<(AnalysisPeriod, u32), Vec<StatisticRow>>;
+
+/// Writes the statistics table of every (period, window) in `rows` with its view, and the
+/// metrics views of `metric_bases`. Returns the number of rows written per period.
+pub fn write_tables(
+    warehouse: &dyn Warehouse,
+    spec: &AnalysisSpec,
+    rows: WindowRows,
+    metric_bases: &[(AnalysisPeriod, Vec<AnalysisBasis>)],
+) -> Result<BTreeMap<AnalysisPeriod, usize>, WarehouseError> {
+    let slug = &spec.experiment.slug;
+    let mut written = BTreeMap::new();
+    for ((period, n), mut rows) in rows {
+        sort_rows(&mut rows);
+        warehouse.write_statistics(&plan::statistics_table(slug, period, n), &rows)?;
+        let (view, prefix) = plan::statistics_view(slug, period);
+        warehouse.publish_window_view(&view, &prefix)?;
+        written.insert(period, rows.len());
+    }
+    for (period, bases) in metric_bases {
+        for basis in bases {
+            let (view, prefix) = plan::metrics_view(slug, *basis, *period);
+            warehouse.publish_window_view(&view, &prefix)?;
+        }
+    }
+    Ok(written)
 }
 
 /// A stable order for rows: by basis, segment, metric, statistic, branch, comparison.

@@ -6,7 +6,7 @@
 //! run; a task whose result never arrives is redelivered by the queue, and a duplicate result
 //! is dropped by task id.
 
-use crate::aggregator::{export_errors, export_experiment, Aggregator, ExportError};
+use crate::aggregator::{export_errors, export_experiment, write_tables, Aggregator, ExportError};
 use crate::export::ResultsSink;
 use crate::plan::{self, DuePeriod};
 use crate::timelimits::enrollment_limits;
@@ -91,19 +91,11 @@ impl Coordinator {
         let started = Utc::now();
         let mut aggregator = Aggregator::default();
         let outcome = self.analyse(&spec, date, started, &mut aggregator).await;
-        // Like Jetstream's `finally`: errors are logged and exported whatever happened.
+        // Like Jetstream's `finally`: errors are logged (and exported below) whatever happened.
+        let errors = aggregator.take_errors();
         let warehouse = Arc::clone(&self.warehouse);
-        let errors = aggregator.errors().to_vec();
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                blocking(move || warehouse.append_logs(&errors)).await??;
-                return Err(e);
-            }
-        };
-        if !matches!(outcome, DateOutcome::Analysed(_)) {
-            blocking(move || warehouse.append_logs(&errors)).await??;
-        }
+        blocking(move || warehouse.append_logs(&errors)).await??;
+        let outcome = outcome?;
         if let Some(sink) = &self.sink {
             let (warehouse, sink, spec2) = (
                 Arc::clone(&self.warehouse),
@@ -250,17 +242,11 @@ impl Coordinator {
 
         let metric_bases: Vec<(AnalysisPeriod, Vec<jetstream_proto::AnalysisBasis>)> =
             due.iter().map(|d| (d.period, d.bases.clone())).collect();
+        let rows = aggregator.take_rows();
         let warehouse = Arc::clone(&self.warehouse);
         let spec2 = Arc::clone(spec);
-        let agg = std::mem::take(aggregator);
-        let (agg, written) = blocking(move || {
-            let written = agg.write_tables(&*warehouse, &spec2, &metric_bases);
-            (agg, written)
-        })
-        .await?;
-        // The logs are written; keep an empty error list so the caller does not write them again.
-        *aggregator = Aggregator::default();
-        tracing::debug!(duplicates = agg.duplicates(), "aggregated");
+        let written =
+            blocking(move || write_tables(&*warehouse, &spec2, rows, &metric_bases)).await?;
         Ok(DateOutcome::Analysed(written?))
     }
 

@@ -2,7 +2,8 @@
 //! reference/jetstream.md §1.4), in upstream's order and with upstream's messages.
 
 use chrono::NaiveDate;
-use jetstream_proto::spec::ExperimentSpec;
+use jetstream_proto::naming::is_plain_identifier;
+use jetstream_proto::spec::{AnalysisSpec, ExperimentSpec};
 use thiserror::Error;
 
 /// Platforms Jetstream's `platform_config.toml` supports.
@@ -94,4 +95,96 @@ pub fn check_runnable(experiment: &ExperimentSpec, date: NaiveDate) -> Result<()
         return Err(NotRunnable::EnrollmentNotComplete(slug()));
     }
     Ok(())
+}
+
+/// A name in a resolved spec that cannot safely reach SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidName {
+    #[error("experiment slug '{0}' may only contain letters, digits, '-', '_' and '.'")]
+    Slug(String),
+    #[error("{slug}: {kind} name '{name}' is not a valid SQL identifier (letters, digits and '_', not starting with a digit)")]
+    Identifier {
+        slug: String,
+        kind: &'static str,
+        name: String,
+    },
+}
+
+/// Checks the names that generated SQL uses: metric, segment and data-source names become
+/// column or alias identifiers and must be plain identifiers; the slug becomes a string literal
+/// (quoted) and, normalised, part of table names, and must look like an Experimenter slug.
+pub fn check_names(spec: &AnalysisSpec) -> Result<(), InvalidName> {
+    let slug = &spec.experiment.slug;
+    let slug_ok = slug
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if slug.is_empty() || !slug_ok {
+        return Err(InvalidName::Slug(slug.clone()));
+    }
+    let names = spec
+        .metrics
+        .keys()
+        .map(|n| ("metric", n))
+        .chain(spec.segments.iter().map(|s| ("segment", &s.name)))
+        .chain(spec.data_sources.keys().map(|n| ("data source", n)));
+    for (kind, name) in names {
+        if !is_plain_identifier(name) {
+            return Err(InvalidName::Identifier {
+                slug: slug.clone(),
+                kind,
+                name: name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn spec(slug: &str, metric: &str) -> AnalysisSpec {
+        let mut metrics = BTreeMap::new();
+        metrics.insert(
+            metric.to_string(),
+            jetstream_proto::spec::MetricSpec {
+                name: metric.to_string(),
+                select_expression: Some("1".into()),
+                data_source: None,
+                friendly_name: None,
+                description: None,
+                bigger_is_better: true,
+                analysis_bases: vec![],
+                depends_on: vec![],
+            },
+        );
+        AnalysisSpec {
+            experiment: jetstream_proto::testing::experiment(
+                slug,
+                "2024-01-01",
+                "2024-01-08",
+                "2024-02-01",
+            ),
+            metrics,
+            periods: vec![],
+            data_sources: BTreeMap::new(),
+            segments: vec![],
+            segment_data_sources: BTreeMap::new(),
+            exposure_signal: None,
+        }
+    }
+
+    #[test]
+    fn names_reaching_sql_are_checked() {
+        assert!(check_names(&spec("my-exp.v2", "active_hours")).is_ok());
+        assert!(matches!(
+            check_names(&spec("x'; DROP TABLE t; --", "m")),
+            Err(InvalidName::Slug(_))
+        ));
+        assert!(matches!(
+            check_names(&spec("ok", "bad name")),
+            Err(InvalidName::Identifier { kind: "metric", .. })
+        ));
+    }
 }

@@ -8,7 +8,6 @@ use jetstream_coordinator::config::{self, CustomConfig};
 use jetstream_coordinator::experimenter::{load_experiments, ExperimenterExperiment};
 use jetstream_coordinator::export::{LocalDirSink, ResultsSink};
 use jetstream_coordinator::{DateOutcome, RunOptions};
-use jetstream_proto::naming::is_plain_identifier;
 use jetstream_proto::spec::{AnalysisSpec, ExperimentStatus};
 use jetstream_proto::AnalysisPeriod;
 use jetstream_worker::DuckDbWarehouse;
@@ -53,7 +52,7 @@ pub fn prepare(args: &RunArgs, date: NaiveDate) -> anyhow::Result<Prepared> {
             None => find_config(&args.config_repos, &experiment.slug)?,
         };
         let spec = config::resolve(experiment, custom.as_ref(), today)?;
-        check_names(&spec)?;
+        jetstream_coordinator::validation::check_names(&spec)?;
         if spec.experiment.skip {
             tracing::warn!(experiment = %spec.experiment.slug, "configured with skip = true; not analysed");
             continue;
@@ -167,30 +166,6 @@ fn find_config(repos: &[PathBuf], slug: &str) -> anyhow::Result<Option<CustomCon
         }
     }
     Ok(None)
-}
-
-/// Names that reach SQL as identifiers must be plain identifiers; slugs reach it as literals
-/// and in table names (normalised), and must look like Experimenter slugs.
-fn check_names(spec: &AnalysisSpec) -> anyhow::Result<()> {
-    let slug = &spec.experiment.slug;
-    let slug_ok = slug
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if slug.is_empty() || !slug_ok {
-        bail!("experiment slug '{slug}' may only contain letters, digits, '-', '_' and '.'");
-    }
-    let names = spec
-        .metrics
-        .keys()
-        .map(|n| ("metric", n))
-        .chain(spec.segments.iter().map(|s| ("segment", &s.name)))
-        .chain(spec.data_sources.keys().map(|n| ("data source", n)));
-    for (kind, name) in names {
-        if !is_plain_identifier(name) {
-            bail!("{slug}: {kind} name '{name}' is not a valid SQL identifier (letters, digits and '_', not starting with a digit)");
-        }
-    }
-    Ok(())
 }
 
 /// Prints each experiment-date's outcome; non-zero exit when any failed.
