@@ -127,8 +127,29 @@ fn bad_inputs_fail_cleanly_and_good_inputs_run() {
     assert!(files_under(&dir.path().join("results")).is_empty());
     assert_eq!(output_tables(&warehouse), 0);
 
-    // The good inputs run on the same warehouse: weekly window 1 is due on 2025-03-16.
-    let out = run_with(dir.path(), &good_experiment, &good_config);
+    // The good inputs run on the same warehouse, with the config found in a metric-hub-style
+    // repository (`jetstream/<slug>.toml`): weekly window 1 is due on 2025-03-16.
+    let repo = dir.path().join("metric-hub");
+    std::fs::create_dir_all(repo.join("jetstream")).unwrap();
+    std::fs::copy(
+        &good_config,
+        repo.join("jetstream/demo-onboarding-callout.toml"),
+    )
+    .unwrap();
+    let results = dir.path().join("results");
+    let out = run(&[
+        "run",
+        "--date",
+        "2025-03-16",
+        "--config_repos",
+        repo.to_str().unwrap(),
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+        "--experiments",
+        good_experiment.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
     assert!(
         out.status.success(),
         "{}",

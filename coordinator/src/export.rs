@@ -3,13 +3,12 @@
 //! Layout (as Jetstream's GCS bucket): `statistics/statistics_<slug>_<suffix>.json`,
 //! `metadata/metadata_<slug>.json`, `errors/errors_<slug>.json`, with `<slug>` normalised.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use jetstream_proto::naming::normalize_name;
 use jetstream_proto::spec::AnalysisSpec;
 use jetstream_proto::{AnalysisBasis, AnalysisError, StatisticRow};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -179,8 +178,9 @@ struct ExportedError<'a> {
 /// enrollment end date.
 pub fn errors_floor(spec: &AnalysisSpec, analysis_start: DateTime<Utc>) -> DateTime<Utc> {
     let start_minute = analysis_start
-        - Duration::seconds(i64::from(analysis_start.timestamp() as u32 % 60))
-        - Duration::nanoseconds(i64::from(analysis_start.timestamp_subsec_nanos()));
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(analysis_start);
     let Some(end) = spec.experiment.enrollment_end_date else {
         return start_minute;
     };
@@ -232,15 +232,6 @@ pub fn errors_json(errors: &[AnalysisError], floor: DateTime<Utc>) -> Vec<u8> {
     serde_json::to_vec(&out).expect("errors serialise")
 }
 
-/// Groups rows by key for summaries (used by the CLI's readable output).
-pub fn rows_by_metric(rows: &[StatisticRow]) -> BTreeMap<&str, Vec<&StatisticRow>> {
-    let mut out: BTreeMap<&str, Vec<&StatisticRow>> = BTreeMap::new();
-    for r in rows {
-        out.entry(r.metric.as_str()).or_default().push(r);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +239,79 @@ mod tests {
     #[test]
     fn friendly_names_are_title_cased() {
         assert_eq!(default_friendly_name("active_hours"), "Active Hours");
+    }
+
+    #[test]
+    fn errors_floor_is_the_last_weekly_boundary() {
+        let spec = AnalysisSpec {
+            experiment: jetstream_proto::testing::experiment(
+                "e",
+                "2024-01-01",
+                "2024-01-08",
+                "2024-03-01",
+            ),
+            metrics: Default::default(),
+            periods: vec![],
+            data_sources: Default::default(),
+            segments: vec![],
+            segment_data_sources: Default::default(),
+            exposure_signal: None,
+        };
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // Boundaries: 01-09, 01-16, 01-23, ...
+        assert_eq!(
+            errors_floor(&spec, at("2024-01-20T05:06:07Z")),
+            at("2024-01-16T00:00:00Z")
+        );
+        assert_eq!(
+            errors_floor(&spec, at("2024-01-16T00:00:00Z")),
+            at("2024-01-16T00:00:00Z")
+        );
+        // Before the first boundary, and without an enrollment end: the start, to the minute.
+        assert_eq!(
+            errors_floor(&spec, at("2024-01-05T05:06:07Z")),
+            at("2024-01-05T05:06:00Z")
+        );
+        let mut open = spec.clone();
+        open.experiment.enrollment_end_date = None;
+        assert_eq!(
+            errors_floor(&open, at("2024-01-20T05:06:07.5Z")),
+            at("2024-01-20T05:06:00Z")
+        );
+    }
+
+    #[test]
+    fn errors_export_skips_ended_and_old_records() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let record = |ts: &str, exception_type: &str| AnalysisError {
+            timestamp: at(ts),
+            log_level: "ERROR".into(),
+            experiment: Some("e".into()),
+            metric: Some("m".into()),
+            statistic: None,
+            segment: None,
+            analysis_basis: Some(AnalysisBasis::Enrollments),
+            analysis_period: Some("week".into()),
+            message: "boom".into(),
+            exception: None,
+            exception_type: Some(exception_type.into()),
+            filename: "f.rs".into(),
+            func_name: "f".into(),
+        };
+        let errors = vec![
+            record("2024-01-10T00:00:00Z", "StatisticComputationException"),
+            record("2024-01-20T00:00:00Z", "EndedException"),
+            record("2024-01-21T00:00:00Z", "StatisticComputationException"),
+        ];
+        let out: Vec<serde_json::Value> =
+            serde_json::from_slice(&errors_json(&errors, at("2024-01-16T00:00:00Z"))).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["timestamp"], "2024-01-21T00:00:00Z");
+        assert_eq!(out[0]["source"], "jetstream");
+        assert!(
+            out[0].get("analysis_period").is_none(),
+            "not in Experimenter's schema"
+        );
     }
 
     #[test]
