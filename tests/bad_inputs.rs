@@ -9,20 +9,7 @@ use std::path::Path;
 /// A warehouse with the demo's synthetic tables, and the demo's inputs, in `dir`.
 fn setup(dir: &Path) {
     let out = dir.join("demo");
-    let output = run(&[
-        "demo",
-        "--out",
-        out.to_str().unwrap(),
-        "--clients",
-        "200",
-        "--workers",
-        "1",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    demo(&out, 200, 1);
     // Start each case from a warehouse with inputs only: drop the demo's outputs.
     let conn = duckdb::Connection::open(out.join("warehouse.duckdb")).unwrap();
     conn.execute_batch("DROP SCHEMA mozanalysis CASCADE; DELETE FROM monitoring.logs;")

@@ -42,21 +42,7 @@ fn find<'a>(
 fn demo_recovers_injected_effects_and_writes_valid_exports() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let output = run(&[
-        "demo",
-        "--out",
-        out.to_str().unwrap(),
-        "--clients",
-        "3000",
-        "--workers",
-        "2",
-    ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "demo failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = demo(&out, 3000, 2);
     assert!(
         stdout.contains("relative uplift"),
         "summary printed:\n{stdout}"

@@ -9,26 +9,13 @@ use serde_json::Value;
 #[test]
 fn failing_statistic_is_logged_and_exported_while_the_rest_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
-    let out = run(&[
-        "demo",
-        "--out",
-        demo.to_str().unwrap(),
-        "--clients",
-        "300",
-        "--workers",
-        "1",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let demo_dir = dir.path().join("demo");
+    demo(&demo_dir, 300, 1);
 
     // `binomial` needs 0/1 values; active hours are continuous, so it fails for every segment,
     // basis and reference branch.
     let config = dir.path().join("config.toml");
-    let text = std::fs::read_to_string(demo.join("inputs/config.toml")).unwrap()
+    let text = std::fs::read_to_string(demo_dir.join("inputs/config.toml")).unwrap()
         + "\n[metrics.active_hours.statistics.binomial]\n";
     std::fs::write(&config, text).unwrap();
     let results = dir.path().join("results");
@@ -41,9 +28,9 @@ fn failing_statistic_is_logged_and_exported_while_the_rest_completes() {
         "--config-file",
         config.to_str().unwrap(),
         "--warehouse",
-        demo.join("warehouse.duckdb").to_str().unwrap(),
+        demo_dir.join("warehouse.duckdb").to_str().unwrap(),
         "--experiments",
-        demo.join("inputs/experiment.json").to_str().unwrap(),
+        demo_dir.join("inputs/experiment.json").to_str().unwrap(),
         "--results",
         results.to_str().unwrap(),
     ]);
@@ -81,7 +68,7 @@ fn failing_statistic_is_logged_and_exported_while_the_rest_completes() {
         .any(|r| r["statistic"] == "binomial" && r["metric"] == "active_hours"));
 
     // And the logs table holds the same records.
-    let conn = duckdb::Connection::open(demo.join("warehouse.duckdb")).unwrap();
+    let conn = duckdb::Connection::open(demo_dir.join("warehouse.duckdb")).unwrap();
     let logged: i64 = conn
         .query_row(
             "SELECT count(*) FROM monitoring.logs WHERE metric = 'active_hours' AND statistic = 'binomial'",

@@ -15,6 +15,27 @@ pub fn run(args: &[&str]) -> Output {
     jetstream().args(args).output().expect("jetstream runs")
 }
 
+/// Runs `jetstream demo` into `out` with `clients` clients and `workers` workers; panics with
+/// its stderr if it fails. Returns its stdout.
+pub fn demo(out: &Path, clients: u32, workers: u32) -> String {
+    let output = run(&[
+        "demo",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--clients",
+        &clients.to_string(),
+        "--workers",
+        &workers.to_string(),
+    ]);
+    assert!(
+        output.status.success(),
+        "demo failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -171,20 +171,14 @@ pub fn generate(
                 })
                 .unwrap_or(&cfg.branches[cfg.branches.len() - 1]);
             let enroll_day = rng.gen_range(0..cfg.enrollment_dates);
-            events.append_row(params![
-                enroll_day,
-                client_id,
-                sample_id,
-                "normandy",
-                "enroll",
-                "nimbus_experiment",
-                cfg.slug,
-                "branch",
-                branch.slug
-            ])?;
-            if rng.gen::<f64>() < 0.1 && enroll_day + 1 < cfg.enrollment_dates {
+            // One enrollment event, and a second one the next day for ~10% of clients.
+            let repeat = rng.gen::<f64>() < 0.1 && enroll_day + 1 < cfg.enrollment_dates;
+            for day in [Some(enroll_day), repeat.then_some(enroll_day + 1)]
+                .into_iter()
+                .flatten()
+            {
                 events.append_row(params![
-                    enroll_day + 1,
+                    day,
                     client_id,
                     sample_id,
                     "normandy",
