@@ -11,23 +11,33 @@ use std::collections::{BTreeMap, HashSet};
 /// The results of one experiment-date, gathered from workers.
 #[derive(Debug, Default)]
 pub struct Aggregator {
-    seen: HashSet<TaskId>,
+    /// Tasks published and not yet answered: the single place duplicates are recognised.
+    pending: HashSet<TaskId>,
     rows: WindowRows,
     errors: Vec<AnalysisError>,
-    duplicates: u64,
 }
 
 impl Aggregator {
-    /// Records `result`; returns false (and ignores it) when a result of the same task was
-    /// already recorded, which is how redelivered tasks never duplicate a row.
-    pub fn accept(&mut self, result: &TaskResult, window_index: Option<u32>) -> bool {
-        if !self.seen.insert(result.task_id.clone()) {
-            self.duplicates += 1;
+    /// Registers a published task whose result is awaited.
+    pub fn expect(&mut self, task: &TaskId) {
+        self.pending.insert(task.clone());
+    }
+
+    /// True when every expected task has a result.
+    pub fn is_complete(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Records `result` if its task is awaited; returns false (and ignores it) for a result
+    /// already recorded or never expected (a redelivery, or a stale run), which is how
+    /// redelivered tasks never duplicate a row.
+    pub fn accept(&mut self, result: &TaskResult) -> bool {
+        if !self.pending.remove(&result.task_id) {
             return false;
         }
         match &result.outcome {
             TaskOutcome::Statistics { rows, errors } => {
-                if let (Some(period), Some(n)) = (result.key.period, window_index) {
+                if let (Some(period), Some(n)) = (result.key.period, result.key.window_index) {
                     self.rows
                         .entry((period, n))
                         .or_default()
@@ -44,11 +54,6 @@ impl Aggregator {
     /// Records an error that did not come from a worker (e.g. a skipped experiment).
     pub fn record_error(&mut self, error: AnalysisError) {
         self.errors.push(error);
-    }
-
-    /// Number of duplicate results dropped.
-    pub fn duplicates(&self) -> u64 {
-        self.duplicates
     }
 
     /// Takes the errors recorded so far (to be written to the logs table).

@@ -10,7 +10,7 @@ use jetstream_proto::{AnalysisBasis, AnalysisError, StatisticRow};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use thiserror::Error;
 
 /// A failure to write an export.
@@ -39,11 +39,6 @@ impl LocalDirSink {
     /// A sink writing under `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> LocalDirSink {
         LocalDirSink { root: root.into() }
-    }
-
-    /// The directory written to.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 }
 

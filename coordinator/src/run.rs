@@ -160,26 +160,18 @@ impl Coordinator {
                 });
             }
         };
-        // Jetstream builds enrollments only once daily limits exist: from the last enrollment date.
-        let limits =
-            enrollment_limits(&spec.experiment).map_err(|e| RunError::Internal(e.to_string()))?;
-        let daily_ready = date >= limits.last_enrollment_date;
-        if due.is_empty() || !daily_ready {
+        // No period is due before the last enrollment date, so enrollments (which Jetstream
+        // builds once daily limits exist) are never computed before enrollment has ended.
+        if due.is_empty() {
             return Ok(DateOutcome::NothingDue);
         }
+        let limits =
+            enrollment_limits(&spec.experiment).map_err(|e| RunError::Internal(e.to_string()))?;
         tracing::info!(experiment = %slug, %date, periods = ?due.iter().map(|d| d.period.value()).collect::<Vec<_>>(), "analysing");
 
         // Stage 1: enrollments.
-        let task = self.task(
-            spec,
-            date,
-            TaskKind::Enrollments,
-            None,
-            None,
-            None,
-            limits,
-            None,
-        );
+        let key = self.key(spec, date, TaskKind::Enrollments, None, None, None);
+        let task = self.task(spec, key, limits, None);
         let results = self.execute(vec![task], aggregator).await?;
         if let Some(TaskOutcome::Failed { error }) = results.values().next().map(|r| &r.outcome) {
             return Ok(DateOutcome::Failed(error.message.clone()));
@@ -191,16 +183,8 @@ impl Coordinator {
             for basis in &d.bases {
                 let table =
                     plan::metrics_table(&slug, *basis, d.period, d.time_limits.window_index);
-                tasks.push(self.task(
-                    spec,
-                    date,
-                    TaskKind::Metrics,
-                    Some(d),
-                    None,
-                    Some(*basis),
-                    d.time_limits,
-                    Some(table),
-                ));
+                let key = self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
+                tasks.push(self.task(spec, key, d.time_limits, Some(table)));
             }
         }
         let metric_results = self.execute(tasks, aggregator).await?;
@@ -225,16 +209,15 @@ impl Coordinator {
                     continue;
                 };
                 for segment in spec.segment_labels() {
-                    tasks.push(self.task(
+                    let key = self.key(
                         spec,
                         date,
                         TaskKind::Statistics,
                         Some(d),
                         Some(segment),
                         Some(*basis),
-                        d.time_limits,
-                        Some(table.clone()),
-                    ));
+                    );
+                    tasks.push(self.task(spec, key, d.time_limits, Some(table.clone())));
                 }
             }
         }
@@ -270,19 +253,13 @@ impl Coordinator {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn task(
         &self,
         spec: &Arc<AnalysisSpec>,
-        date: NaiveDate,
-        kind: TaskKind,
-        due: Option<&DuePeriod>,
-        segment: Option<String>,
-        basis: Option<jetstream_proto::AnalysisBasis>,
+        key: TaskKey,
         time_limits: TimeLimits,
         metrics_table: Option<String>,
     ) -> WireTask {
-        let key = self.key(spec, date, kind, due, segment, basis);
         WireTask {
             id: TaskId::new(&self.options.run_id, &key),
             run_id: self.options.run_id.clone(),
@@ -304,15 +281,14 @@ impl Coordinator {
         tasks: Vec<WireTask>,
         aggregator: &mut Aggregator,
     ) -> Result<HashMap<TaskId, TaskResult>, RunError> {
-        let mut pending: HashMap<TaskId, Option<u32>> = HashMap::new();
         for task in &tasks {
-            pending.insert(task.id.clone(), task.key.window_index);
+            aggregator.expect(&task.id);
             self.queue
                 .publish(TASKS_QUEUE, Envelope::encode(task))
                 .await?;
         }
         let mut results = HashMap::new();
-        while !pending.is_empty() {
+        while !aggregator.is_complete() {
             let Some(delivery) = self.queue.receive(RESULTS_QUEUE).await? else {
                 return Err(RunError::Internal(
                     "results queue closed before the run completed".into(),
@@ -326,11 +302,10 @@ impl Coordinator {
                     continue;
                 }
             };
-            if let Some(window_index) = pending.remove(&result.task_id) {
+            if aggregator.accept(&result) {
                 if let TaskOutcome::Failed { error } = &result.outcome {
                     tracing::warn!(task = %result.task_id, "{}", error.message);
                 }
-                aggregator.accept(&result, window_index);
                 results.insert(result.task_id.clone(), result);
             } else {
                 tracing::debug!(task = %result.task_id, "dropping a duplicate or stale result");

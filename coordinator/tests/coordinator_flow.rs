@@ -19,9 +19,6 @@ struct RecordingWarehouse {
 }
 
 impl Warehouse for RecordingWarehouse {
-    fn dialect(&self) -> &'static str {
-        "test"
-    }
     fn table_ref(&self, table: &str) -> Result<String, WarehouseError> {
         Ok(table.to_string())
     }
@@ -36,9 +33,6 @@ impl Warehouse for RecordingWarehouse {
     }
     fn list_tables(&self, _: &str) -> Result<Vec<String>, WarehouseError> {
         Ok(Vec::new())
-    }
-    fn drop_table(&self, _: &str) -> Result<(), WarehouseError> {
-        Ok(())
     }
     fn write_statistics(&self, table: &str, rows: &[StatisticRow]) -> Result<(), WarehouseError> {
         self.statistics

@@ -75,8 +75,6 @@ impl Frame {
 
 /// What every role needs from the warehouse.
 pub trait Warehouse: Send + Sync {
-    /// Short name of the SQL dialect the warehouse speaks (`duckdb`, `bigquery`).
-    fn dialect(&self) -> &'static str;
     /// How generated SQL refers to the output table `table` (e.g. `mozanalysis.enrollments_x`).
     fn table_ref(&self, table: &str) -> Result<String, WarehouseError>;
     /// Runs `sql` into `table`; returns the number of rows written.
@@ -92,8 +90,6 @@ pub trait Warehouse: Send + Sync {
     fn table_exists(&self, name: &str) -> Result<bool, WarehouseError>;
     /// Names of the tables (not views) starting with `prefix`.
     fn list_tables(&self, prefix: &str) -> Result<Vec<String>, WarehouseError>;
-    /// Drops a table or view if it exists.
-    fn drop_table(&self, name: &str) -> Result<(), WarehouseError>;
     /// Writes statistics rows to `table` (replacing it), with Jetstream's schema.
     fn write_statistics(&self, table: &str, rows: &[StatisticRow]) -> Result<(), WarehouseError>;
     /// Creates or replaces the view `name` over every table `<prefix><n>`, adding `window_index`.

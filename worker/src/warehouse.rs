@@ -12,14 +12,13 @@ use jetstream_proto::naming::is_plain_identifier;
 use jetstream_proto::statistic::Comparison;
 use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
 use jetstream_proto::{AnalysisBasis, AnalysisError, StatisticRow};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 /// A DuckDB database file (or an in-memory database) used as the warehouse.
 pub struct DuckDbWarehouse {
     base: Mutex<Connection>,
     dataset: String,
-    path: Option<PathBuf>,
 }
 
 fn query_err(e: duckdb::Error, sql: &str) -> WarehouseError {
@@ -50,20 +49,16 @@ impl DuckDbWarehouse {
                 path.display()
             ))
         })?;
-        Self::init(conn, dataset, Some(path.to_path_buf()))
+        Self::init(conn, dataset)
     }
 
     /// An in-memory warehouse (tests).
     pub fn in_memory(dataset: &str) -> Result<DuckDbWarehouse, WarehouseError> {
         let conn = Connection::open_in_memory().map_err(other)?;
-        Self::init(conn, dataset, None)
+        Self::init(conn, dataset)
     }
 
-    fn init(
-        conn: Connection,
-        dataset: &str,
-        path: Option<PathBuf>,
-    ) -> Result<Self, WarehouseError> {
+    fn init(conn: Connection, dataset: &str) -> Result<Self, WarehouseError> {
         checked(dataset)?;
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {dataset};
@@ -78,13 +73,7 @@ impl DuckDbWarehouse {
         Ok(DuckDbWarehouse {
             base: Mutex::new(conn),
             dataset: dataset.to_string(),
-            path,
         })
-    }
-
-    /// The database file, if any.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
     }
 
     /// A fresh connection to the same database, with the SQL prelude (UDF macros) loaded.
@@ -118,10 +107,6 @@ fn opt_str(v: &Option<String>) -> Option<&str> {
 }
 
 impl Warehouse for DuckDbWarehouse {
-    fn dialect(&self) -> &'static str {
-        "duckdb"
-    }
-
     fn table_ref(&self, table: &str) -> Result<String, WarehouseError> {
         self.qualified(table)
     }
@@ -231,21 +216,6 @@ impl Warehouse for DuckDbWarehouse {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| query_err(e, sql))?;
         Ok(names)
-    }
-
-    fn drop_table(&self, name: &str) -> Result<(), WarehouseError> {
-        let conn = self.connection()?;
-        let qualified = self.qualified(name)?;
-        let is_view_sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? AND table_type = 'VIEW'";
-        let is_view: i64 = conn
-            .query_row(is_view_sql, params![self.dataset, name], |r| r.get(0))
-            .map_err(|e| query_err(e, is_view_sql))?;
-        let sql = if is_view > 0 {
-            format!("DROP VIEW IF EXISTS {qualified}")
-        } else {
-            format!("DROP TABLE IF EXISTS {qualified}")
-        };
-        conn.execute_batch(&sql).map_err(|e| query_err(e, &sql))
     }
 
     fn write_statistics(&self, table: &str, rows: &[StatisticRow]) -> Result<(), WarehouseError> {
