@@ -102,6 +102,87 @@ impl DuckDbWarehouse {
     }
 }
 
+/// Builds one result column: numeric (booleans as 0/1) until a text value is seen, then text.
+/// SQL columns have one type, so a column never mixes the two; leading NULLs are counted.
+#[derive(Default)]
+enum ColumnBuilder {
+    #[default]
+    Nulls,
+    NullsThen(usize),
+    Float(Vec<Option<f64>>),
+    Text(Vec<Option<String>>),
+}
+
+impl ColumnBuilder {
+    fn push(&mut self, value: ValueRef<'_>) {
+        let leading = match self {
+            ColumnBuilder::Nulls => 0,
+            ColumnBuilder::NullsThen(n) => *n,
+            ColumnBuilder::Float(v) => {
+                v.push(as_float(value));
+                return;
+            }
+            ColumnBuilder::Text(v) => {
+                v.push(as_text(value));
+                return;
+            }
+        };
+        *self = match value {
+            ValueRef::Null => ColumnBuilder::NullsThen(leading + 1),
+            v if as_float(v).is_some() => {
+                let mut column = vec![None; leading];
+                column.push(as_float(v));
+                ColumnBuilder::Float(column)
+            }
+            v => {
+                let mut column = vec![None; leading];
+                column.push(as_text(v));
+                ColumnBuilder::Text(column)
+            }
+        };
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            ColumnBuilder::Nulls => Column::Float(Vec::new()),
+            ColumnBuilder::NullsThen(n) => Column::Float(vec![None; n]),
+            ColumnBuilder::Float(v) => Column::Float(v),
+            ColumnBuilder::Text(v) => Column::Text(v),
+        }
+    }
+}
+
+/// Numbers and booleans as f64; None for NULL and non-numeric values.
+fn as_float(value: ValueRef<'_>) -> Option<f64> {
+    Some(match value {
+        ValueRef::Boolean(b) => f64::from(u8::from(b)),
+        ValueRef::TinyInt(v) => v as f64,
+        ValueRef::SmallInt(v) => v as f64,
+        ValueRef::Int(v) => v as f64,
+        ValueRef::BigInt(v) => v as f64,
+        ValueRef::HugeInt(v) => v as f64,
+        ValueRef::UTinyInt(v) => v as f64,
+        ValueRef::USmallInt(v) => v as f64,
+        ValueRef::UInt(v) => v as f64,
+        ValueRef::UBigInt(v) => v as f64,
+        ValueRef::Float(v) => v as f64,
+        ValueRef::Double(v) => v,
+        ValueRef::Decimal(d) => d.to_string().parse().ok()?,
+        _ => return None,
+    })
+}
+
+/// Any other value as text (dates as YYYY-MM-DD); None for NULL.
+fn as_text(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Text(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        ValueRef::Date32(days) => chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + days)
+            .map(|d| d.format("%Y-%m-%d").to_string()),
+        other => Some(format!("{:?}", other.to_owned())),
+    }
+}
+
 fn opt_str(v: &Option<String>) -> Option<&str> {
     v.as_deref()
 }
@@ -145,58 +226,19 @@ impl Warehouse for DuckDbWarehouse {
         let mut stmt = conn.prepare(sql).map_err(|e| query_err(e, sql))?;
         let mut rows = stmt.query([]).map_err(|e| query_err(e, sql))?;
         let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
-        let mut floats: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
-        let mut texts: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
-        let mut is_text = vec![false; names.len()];
+        let mut columns: Vec<ColumnBuilder> =
+            names.iter().map(|_| ColumnBuilder::default()).collect();
         while let Some(row) = rows.next().map_err(|e| query_err(e, sql))? {
-            for i in 0..names.len() {
-                let value = row.get_ref(i).map_err(|e| query_err(e, sql))?;
-                let (f, t) = match value {
-                    ValueRef::Null => (None, None),
-                    ValueRef::Boolean(b) => (Some(if b { 1.0 } else { 0.0 }), None),
-                    ValueRef::TinyInt(v) => (Some(v as f64), None),
-                    ValueRef::SmallInt(v) => (Some(v as f64), None),
-                    ValueRef::Int(v) => (Some(v as f64), None),
-                    ValueRef::BigInt(v) => (Some(v as f64), None),
-                    ValueRef::HugeInt(v) => (Some(v as f64), None),
-                    ValueRef::UTinyInt(v) => (Some(v as f64), None),
-                    ValueRef::USmallInt(v) => (Some(v as f64), None),
-                    ValueRef::UInt(v) => (Some(v as f64), None),
-                    ValueRef::UBigInt(v) => (Some(v as f64), None),
-                    ValueRef::Float(v) => (Some(v as f64), None),
-                    ValueRef::Double(v) => (Some(v), None),
-                    ValueRef::Decimal(d) => (d.to_string().parse::<f64>().ok(), None),
-                    ValueRef::Date32(days) => {
-                        is_text[i] = true;
-                        let date = chrono::NaiveDate::from_num_days_from_ce_opt(719_163 + days);
-                        (None, date.map(|d| d.format("%Y-%m-%d").to_string()))
-                    }
-                    ValueRef::Text(bytes) => {
-                        is_text[i] = true;
-                        (None, Some(String::from_utf8_lossy(bytes).into_owned()))
-                    }
-                    other => {
-                        is_text[i] = true;
-                        (None, Some(format!("{:?}", other.to_owned())))
-                    }
-                };
-                floats[i].push(f);
-                texts[i].push(t);
+            for (i, column) in columns.iter_mut().enumerate() {
+                column.push(row.get_ref(i).map_err(|e| query_err(e, sql))?);
             }
         }
-        let columns = names
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let col = if is_text[i] {
-                    Column::Text(std::mem::take(&mut texts[i]))
-                } else {
-                    Column::Float(std::mem::take(&mut floats[i]))
-                };
-                (name, col)
-            })
-            .collect();
-        Ok(Frame { columns })
+        Ok(Frame {
+            columns: names
+                .into_iter()
+                .zip(columns.into_iter().map(ColumnBuilder::finish))
+                .collect(),
+        })
     }
 
     fn table_exists(&self, name: &str) -> Result<bool, WarehouseError> {
