@@ -48,7 +48,6 @@ pub fn print(
         .filter(|r| r.metric != "identity")
         .map(|r| r.metric.as_str())
         .collect();
-    metrics.dedup();
     metrics.sort();
     metrics.dedup();
     for metric in metrics {

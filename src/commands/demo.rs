@@ -6,7 +6,9 @@ use crate::cli::{DemoArgs, Locations, RunArgs};
 use crate::summary;
 use anyhow::Context;
 use chrono::Duration;
+use jetstream_coordinator::config;
 use jetstream_coordinator::experimenter::load_experiments;
+use jetstream_coordinator::timelimits::dates_enrollment;
 use jetstream_worker::synthetic::{self, SyntheticBranch, SyntheticConfig};
 use std::path::Path;
 use std::process::ExitCode;
@@ -56,11 +58,10 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             })
             .collect(),
         start_date: start,
-        // Enrollment period 7 (from enrollmentEndDate) + Jetstream's extra day.
-        enrollment_dates: experiment
-            .enrollment_end_date
-            .map(|e| (e - start).num_days() + 2)
-            .unwrap_or(8),
+        // Enroll clients on exactly the dates Jetstream's enrollment query will read.
+        enrollment_dates: dates_enrollment(
+            &config::resolve(&experiment, None, chrono::Utc::now().date_naive())?.experiment,
+        ),
         end_date: end,
         exposure_rate: 0.6,
     };
@@ -96,7 +97,7 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             results: results.display().to_string(),
         },
     };
-    let prepared = prepare(&run_args, start)?;
+    let prepared = prepare(&run_args)?;
     let mut work = Vec::new();
     let mut date = start;
     while date <= end {

@@ -23,7 +23,7 @@ pub struct Prepared {
 }
 
 pub fn execute(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(args, args.date)?;
+    let prepared = prepare(args)?;
     let work = prepared
         .specs
         .iter()
@@ -34,12 +34,12 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Loads and resolves every input, opens the warehouse; fails before any write.
-pub fn prepare(args: &RunArgs, date: NaiveDate) -> anyhow::Result<Prepared> {
+pub fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
     if args.config_file.is_some() && args.experiment_slug.len() != 1 {
         bail!("--config-file can only be used with exactly one --experiment-slug");
     }
     let experiments = load_experiments(&args.locations.experiments)?;
-    let selected = select(&experiments, &args.experiment_slug, date)?;
+    let selected = select(&experiments, &args.experiment_slug, args.date)?;
     let explicit = match &args.config_file {
         Some(path) => Some(config::load_config(path)?),
         None => None,
