@@ -11,6 +11,7 @@
 
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -100,7 +101,7 @@ struct QueueState {
 struct Shared {
     queues: Mutex<HashMap<String, QueueState>>,
     notify: Notify,
-    next_tag: Mutex<u64>,
+    next_tag: AtomicU64,
     ack_timeout: Duration,
 }
 
@@ -142,7 +143,7 @@ impl InProcessQueue {
             shared: Arc::new(Shared {
                 queues: Mutex::new(HashMap::new()),
                 notify: Notify::new(),
-                next_tag: Mutex::new(0),
+                next_tag: AtomicU64::new(1),
                 ack_timeout,
             }),
         }
@@ -176,16 +177,6 @@ impl InProcessQueue {
             .unwrap_or(0)
     }
 
-    fn next_tag(&self) -> u64 {
-        let mut tag = self
-            .shared
-            .next_tag
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *tag += 1;
-        *tag
-    }
-
     /// Takes a ready message, first returning expired deliveries to the queue. Returns the
     /// message, or the earliest deadline to wake up for, or that the queue is finished.
     fn try_take(&self, queue: &str) -> Take {
@@ -204,13 +195,11 @@ impl InProcessQueue {
             }
         }
         if let Some(mut msg) = state.ready.pop_front() {
+            // Moved from ready to unacked under one lock, so no consumer ever sees the queue
+            // empty while a message is between the two.
             msg.attempt += 1;
-            let attempt = msg.attempt;
-            let payload = msg.payload.clone();
-            drop(queues);
-            let tag = self.next_tag();
-            let mut queues = self.shared.lock();
-            let state = queues.entry(queue.to_string()).or_default();
+            let (attempt, payload) = (msg.attempt, msg.payload.clone());
+            let tag = self.shared.next_tag.fetch_add(1, Ordering::Relaxed);
             state
                 .unacked
                 .insert(tag, (msg, now + self.shared.ack_timeout));
