@@ -25,6 +25,49 @@ pub enum Command {
     Run(RunArgs),
     /// Generate a synthetic warehouse and analyse a bundled example experiment end to end.
     Demo(DemoArgs),
+    /// Check metric-hub config files: experiment configs, outcomes, defaults, definitions
+    /// (Jetstream's `validate_config`).
+    #[command(name = "validate-config", visible_alias = "validate_config")]
+    ValidateConfig(ValidateConfigArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValidateConfigArgs {
+    /// Files to check, or directories whose `*.toml` files (recursively) are checked.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Config repositories (laid out like metric-hub) providing the defaults, definitions and
+    /// outcomes; default: the metric-hub checkout the first path is in.
+    #[arg(
+        long = "config-repos",
+        visible_alias = "config_repos",
+        value_name = "DIR"
+    )]
+    pub config_repos: Vec<PathBuf>,
+    /// Resolve experiment configs against a synthetic experiment instead of Experimenter's.
+    #[arg(long)]
+    pub offline: bool,
+    /// The app of the synthetic experiment; `auto` tries every platform, desktop first.
+    #[arg(
+        long = "app-name",
+        visible_alias = "app_name",
+        default_value = "firefox_desktop"
+    )]
+    pub app_name: String,
+    /// Print one JSON record per file.
+    #[arg(long)]
+    pub json: bool,
+    /// Experimenter experiment definitions (a JSON file) for the online mode.
+    #[arg(long, visible_alias = "experiments_file", value_name = "FILE")]
+    pub experiments: Option<PathBuf>,
+    /// Read git-tracked config repositories as of a date (YYYY-MM-DD: end of that day, UTC),
+    /// a time (RFC 3339), or a commit, tag or branch.
+    #[arg(
+        long = "config-as-of",
+        visible_alias = "config_as_of",
+        value_name = "WHEN"
+    )]
+    pub config_as_of: Option<String>,
 }
 
 /// Where a run reads and writes.
@@ -60,15 +103,15 @@ pub struct RunArgs {
         value_name = "SLUG"
     )]
     pub experiment_slug: Vec<String>,
-    /// A custom analysis config (metric-hub TOML) for the single experiment given.
+    /// A custom analysis config (metric-hub TOML) for the single experiment given; it replaces
+    /// the repositories' `<slug>.toml` (their defaults, outcomes and definitions still apply).
     #[arg(
         long = "config-file",
         visible_alias = "config_file",
-        value_name = "FILE",
-        conflicts_with = "config_repos"
+        value_name = "FILE"
     )]
     pub config_file: Option<PathBuf>,
-    /// Directories laid out like metric-hub: `<slug>.toml` at the top or under `jetstream/`;
+    /// Directories laid out like metric-hub (a metric-hub checkout, or its `jetstream/`);
     /// later directories take precedence.
     #[arg(
         long = "config-repos",
@@ -76,6 +119,14 @@ pub struct RunArgs {
         value_name = "DIR"
     )]
     pub config_repos: Vec<PathBuf>,
+    /// Read git-tracked config repositories as of a date (YYYY-MM-DD: end of that day, UTC),
+    /// a time (RFC 3339), or a commit, tag or branch.
+    #[arg(
+        long = "config-as-of",
+        visible_alias = "config_as_of",
+        value_name = "WHEN"
+    )]
+    pub config_as_of: Option<String>,
     /// Periods to analyse (day, week, days28, overall, preenrollment_week, preenrollment_days28).
     #[arg(long = "analysis-periods", visible_alias = "analysis_periods", value_name = "PERIOD", value_parser = parse_period)]
     pub analysis_periods: Vec<jetstream_proto::AnalysisPeriod>,

@@ -8,6 +8,7 @@ pub mod export;
 pub mod plan;
 pub mod run;
 pub mod timelimits;
+pub mod validate_config;
 pub mod validation;
 
 pub use run::{Coordinator, DateOutcome, RunError, RunOptions};

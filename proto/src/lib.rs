@@ -7,6 +7,7 @@
 //! seams shared by every role (the queue and warehouse traits) but no implementation that needs a
 //! heavy dependency: DuckDB, RabbitMQ and BigQuery live behind these traits in other crates.
 
+pub mod catalog;
 pub mod naming;
 pub mod period;
 pub mod queue;

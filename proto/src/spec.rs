@@ -16,6 +16,16 @@ pub enum ExperimentStatus {
     Complete,
 }
 
+impl ExperimentStatus {
+    /// The name Experimenter and Jetstream use (`Live`, `Complete`).
+    pub fn value(self) -> &'static str {
+        match self {
+            ExperimentStatus::Live => "Live",
+            ExperimentStatus::Complete => "Complete",
+        }
+    }
+}
+
 /// A branch of the experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Branch {
@@ -72,15 +82,36 @@ pub struct ExperimentSpec {
     /// `sample_id < sample_size` filter on enrollment (percent, default 100).
     pub sample_size: u32,
     pub overrides: ExperimentOverrides,
+    /// The config's `enrollments_query_type` (`normandy`, `glean-event`, `fenix-fallback`,
+    /// `cirrus`, `background-update`); `None` follows the platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollments_query_type: Option<String>,
+    /// `client_id` or `profile_group_id` (config, else implied by the randomization unit).
+    #[serde(default = "default_analysis_unit")]
+    pub analysis_unit: String,
+}
+
+fn default_analysis_unit() -> String {
+    "client_id".to_string()
 }
 
 /// A data source metrics read from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSourceSpec {
     pub name: String,
+    /// Final SQL text: Jinja rendered and `{dataset}` filled in.
     pub from_expression: String,
     pub client_id_column: String,
     pub submission_date_column: String,
+    /// Join key when the analysis unit is `profile_group_id`.
+    #[serde(default = "default_group_id_column")]
+    pub group_id_column: String,
+    /// Analysis units the data source supports.
+    #[serde(default)]
+    pub analysis_units: Vec<String>,
+    /// Other data sources joined to this one (`[data_sources.<d>.joins.<other>]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<DataSourceJoinSpec>,
     /// `simple`, `native`, `glean`, `events_stream` or `none`.
     pub experiments_column_type: String,
     pub friendly_name: Option<String>,
@@ -141,6 +172,19 @@ pub struct SegmentDataSourceSpec {
     pub window_end: i64,
     pub client_id_column: String,
     pub submission_date_column: String,
+}
+
+fn default_group_id_column() -> String {
+    "profile_group_id".to_string()
+}
+
+/// A data source joined to another (`joins.<data_source>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSourceJoinSpec {
+    pub data_source: String,
+    /// `one_to_one`, `many_to_one`, `one_to_many` or `many_to_many`.
+    pub relationship: Option<String>,
+    pub on_expression: Option<String>,
 }
 
 /// A bound of an exposure signal's window.

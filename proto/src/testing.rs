@@ -34,5 +34,7 @@ pub fn experiment(slug: &str, start: &str, enrollment_end: &str, end: &str) -> E
         enrollment_query: None,
         sample_size: 100,
         overrides: ExperimentOverrides::default(),
+        enrollments_query_type: None,
+        analysis_unit: "client_id".to_string(),
     }
 }

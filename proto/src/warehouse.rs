@@ -100,4 +100,14 @@ pub trait Warehouse: Send + Sync {
     fn append_logs(&self, errors: &[AnalysisError]) -> Result<(), WarehouseError>;
     /// Reads the logs of one experiment, oldest first.
     fn read_logs(&self, experiment: &str) -> Result<Vec<AnalysisError>, WarehouseError>;
+    /// When the output table `name` was last written (upstream's `last_updated` label), if it
+    /// exists and the warehouse records it. Jetstream pins metric-hub to the enrollments
+    /// table's, so a rerun analyses with the configs of its first run.
+    fn table_last_updated(
+        &self,
+        name: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, WarehouseError> {
+        let _ = name;
+        Ok(None)
+    }
 }

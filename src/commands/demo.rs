@@ -87,6 +87,7 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         experiment_slug: vec![experiment.slug.clone()],
         config_file: Some(config_path.clone()),
         config_repos: Vec::new(),
+        config_as_of: None,
         analysis_periods: Vec::new(),
         seed: args.seed,
         workers: args.workers,

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+mod config_source;
 mod demo;
 mod run;
+mod validate_config;
 
 use crate::cli::Command;
 use std::process::ExitCode;
@@ -11,5 +13,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run::execute(&args),
         Command::Demo(args) => demo::execute(&args),
+        Command::ValidateConfig(args) => validate_config::execute(&args),
     }
 }

@@ -1,10 +1,11 @@
 //! `jetstream run`: the analyses due on one date, on a warehouse the user already has.
 
+use super::config_source;
 use crate::cli::{Locations, RunArgs};
 use crate::embedded::{run_embedded, DateReport};
 use anyhow::{bail, Context};
 use chrono::{NaiveDate, Utc};
-use jetstream_coordinator::config::{self, CustomConfig};
+use jetstream_coordinator::config;
 use jetstream_coordinator::experimenter::{load_experiments, ExperimenterExperiment};
 use jetstream_coordinator::export::{LocalDirSink, ResultsSink};
 use jetstream_coordinator::{DateOutcome, RunOptions};
@@ -44,14 +45,14 @@ pub fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         Some(path) => Some(config::load_config(path)?),
         None => None,
     };
+    let warehouse = open_warehouse(&args.locations)?;
+    let mut configs =
+        config_source::Configs::new(&args.config_repos, args.config_as_of.as_deref())?;
     let today = Utc::now().date_naive();
     let mut specs = Vec::new();
     for experiment in selected {
-        let custom = match &explicit {
-            Some(c) => Some(c.clone()),
-            None => find_config(&args.config_repos, &experiment.slug)?,
-        };
-        let spec = config::resolve(experiment, custom.as_ref(), today)?;
+        let collection = configs.for_experiment(&experiment.slug, warehouse.as_ref())?;
+        let spec = collection.resolve(experiment, explicit.as_ref(), today)?;
         jetstream_coordinator::validation::check_names(&spec)?;
         if spec.experiment.skip {
             tracing::warn!(experiment = %spec.experiment.slug, "configured with skip = true; not analysed");
@@ -59,7 +60,6 @@ pub fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         }
         specs.push(Arc::new(spec));
     }
-    let warehouse = open_warehouse(&args.locations)?;
     let sink = results_sink(&args.locations.results);
     Ok(Prepared {
         specs,
@@ -148,24 +148,6 @@ fn select<'a>(
             None => e.status(today) == ExperimentStatus::Live,
         })
         .collect())
-}
-
-/// A metric-hub experiment config for `slug` in the repositories (later ones win).
-fn find_config(repos: &[PathBuf], slug: &str) -> anyhow::Result<Option<CustomConfig>> {
-    for repo in repos.iter().rev() {
-        if !repo.is_dir() {
-            bail!("config repository {} is not a directory", repo.display());
-        }
-        for candidate in [
-            repo.join(format!("{slug}.toml")),
-            repo.join("jetstream").join(format!("{slug}.toml")),
-        ] {
-            if candidate.is_file() {
-                return Ok(Some(config::load_config(&candidate)?));
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// Prints each experiment-date's outcome; non-zero exit when any failed.

@@ -187,6 +187,9 @@ fn opt_str(v: &Option<String>) -> Option<&str> {
     v.as_deref()
 }
 
+/// How the `last_updated` label is written in a table comment.
+const LAST_UPDATED_PREFIX: &str = "last_updated=";
+
 impl Warehouse for DuckDbWarehouse {
     fn table_ref(&self, table: &str) -> Result<String, WarehouseError> {
         self.qualified(table)
@@ -215,10 +218,38 @@ impl Warehouse for DuckDbWarehouse {
             }
             _ => query_err(e, &statement),
         })?;
+        // Upstream's `last_updated` label, kept in the table's comment.
+        let label = format!(
+            "COMMENT ON TABLE {name} IS '{LAST_UPDATED_PREFIX}{}'",
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        );
+        conn.execute_batch(&label)
+            .map_err(|e| query_err(e, &label))?;
         let count_sql = format!("SELECT count(*) FROM {name}");
         conn.query_row(&count_sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .map_err(|e| query_err(e, &count_sql))
+    }
+
+    fn table_last_updated(
+        &self,
+        name: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, WarehouseError> {
+        self.qualified(name)?;
+        let conn = self.connection()?;
+        let sql = "SELECT comment FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?";
+        let comment: Option<Option<String>> = conn
+            .query_row(sql, [self.dataset.as_str(), name], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                duckdb::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(query_err(e, sql)),
+            })?;
+        Ok(comment
+            .flatten()
+            .and_then(|c| c.strip_prefix(LAST_UPDATED_PREFIX).map(str::to_string))
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)))
     }
 
     fn query(&self, sql: &str) -> Result<Frame, WarehouseError> {

@@ -4,7 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Where a parsed value came from: its file and, when the parser knows it, its line.
+/// Where a parsed value came from: its file and, when the parser knows them, its line and
+/// column.
 ///
 /// Values keep their own location (rather than the config keeping one path) so that, once
 /// platform defaults and definitions are merged under a custom config, an error still points at
@@ -14,6 +15,8 @@ pub struct Loc {
     pub file: Option<Arc<Path>>,
     /// 1-based line.
     pub line: Option<usize>,
+    /// 1-based column (in characters) on `line`.
+    pub column: Option<usize>,
 }
 
 impl Loc {
@@ -22,6 +25,16 @@ impl Loc {
         Loc {
             file: Some(Arc::clone(file)),
             line,
+            column: None,
+        }
+    }
+
+    /// A location in `file` at `line` and `column`.
+    pub fn at(file: &Arc<Path>, line: usize, column: usize) -> Loc {
+        Loc {
+            file: Some(Arc::clone(file)),
+            line: Some(line),
+            column: Some(column),
         }
     }
 }
@@ -60,10 +73,11 @@ pub enum ConfigError {
         message: String,
     },
     /// A value is missing, has the wrong type, or refers to something undefined.
-    #[error("{}", InvalidDisplay { file: file.as_deref(), line: *line, key: key.as_deref(), message })]
+    #[error("{}", InvalidDisplay { file: file.as_deref(), line: *line, column: *column, key: key.as_deref(), message })]
     Invalid {
         file: Option<PathBuf>,
         line: Option<usize>,
+        column: Option<usize>,
         /// The dotted TOML key of the offending value (`experiment.enrollment_period`).
         key: Option<String>,
         message: String,
@@ -77,8 +91,44 @@ impl ConfigError {
         ConfigError::Invalid {
             file: loc.file.as_ref().map(|f| f.to_path_buf()),
             line: loc.line,
+            column: loc.column,
             key: (!key.is_empty()).then_some(key),
             message: message.into(),
+        }
+    }
+
+    /// A copy of the error (an I/O error keeps its kind and message), for errors kept in a
+    /// collection and reported once per experiment that needs them.
+    pub fn duplicate(&self) -> ConfigError {
+        match self {
+            ConfigError::Io { path, source } => ConfigError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            ConfigError::Syntax {
+                path,
+                line,
+                column,
+                message,
+            } => ConfigError::Syntax {
+                path: path.clone(),
+                line: *line,
+                column: *column,
+                message: message.clone(),
+            },
+            ConfigError::Invalid {
+                file,
+                line,
+                column,
+                key,
+                message,
+            } => ConfigError::Invalid {
+                file: file.clone(),
+                line: *line,
+                column: *column,
+                key: key.clone(),
+                message: message.clone(),
+            },
         }
     }
 
@@ -88,6 +138,23 @@ impl ConfigError {
             ConfigError::Io { .. } => None,
             ConfigError::Syntax { line, .. } => Some(*line),
             ConfigError::Invalid { line, .. } => *line,
+        }
+    }
+
+    /// The file the error is about, when known.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            ConfigError::Io { path, .. } | ConfigError::Syntax { path, .. } => Some(path),
+            ConfigError::Invalid { file, .. } => file.as_deref(),
+        }
+    }
+
+    /// The message without the location prefix.
+    pub fn message(&self) -> String {
+        match self {
+            ConfigError::Io { source, .. } => format!("cannot read the config: {source}"),
+            ConfigError::Syntax { message, .. } => format!("invalid TOML: {message}"),
+            ConfigError::Invalid { message, .. } => message.clone(),
         }
     }
 
@@ -103,6 +170,7 @@ impl ConfigError {
 struct InvalidDisplay<'a> {
     file: Option<&'a Path>,
     line: Option<usize>,
+    column: Option<usize>,
     key: Option<&'a str>,
     message: &'a str,
 }
@@ -113,6 +181,9 @@ impl fmt::Display for InvalidDisplay<'_> {
             write!(f, "{}", file.display())?;
             if let Some(line) = self.line {
                 write!(f, ":{line}")?;
+                if let Some(column) = self.column {
+                    write!(f, ":{column}")?;
+                }
             }
             f.write_str(": ")?;
         }

@@ -1,64 +1,56 @@
-//! metric-hub experiment configs (`jetstream/<slug>.toml`): parsing and resolution against
-//! Experimenter's definition into an [`AnalysisSpec`].
+//! metric-hub's config language: parsing, layering and resolution of experiment configs,
+//! platform defaults, outcomes and definitions into the [`AnalysisSpec`] workers receive.
 //!
-//! Two stages, so that later layers slot in between them:
-//! 1. [`parse_config`] / [`load_config`] turn TOML into a [`CustomConfig`]: type-checked, every
-//!    value carrying its file and line ([`Loc`]), optional settings left unset rather than
-//!    defaulted. Platform defaults (`defaults/<app>.toml`) and outcomes will be parsed into the
-//!    same type and merged (custom config over defaults) before resolution.
-//! 2. [`resolve`] merges Experimenter's experiment with the config, applies defaults, checks
-//!    every reference, and produces the spec workers receive. Definitions repositories
-//!    (`definitions/<platform>.toml`) will be consulted where a name is not defined in the
-//!    config; Jinja templating and git pinning come with those layers.
+//! The stages, each in its own module:
+//! 1. `parse` (over the spanned TOML of `tree`) turns a file into a [`CustomConfig`]:
+//!    type-checked, every value carrying its file, line and column ([`Loc`]), optional settings
+//!    left unset rather than defaulted so that layers can be merged.
+//! 2. `collection` loads repositories laid out like metric-hub ([`ConfigCollection`]), layered
+//!    as Jetstream layers `--config_repos`; `history` pins a git checkout to a date or commit.
+//! 3. `merge` layers specs (upstream's "override wins" rules, with the quirks we keep or fix
+//!    documented there).
+//! 4. `resolve` merges Experimenter's experiment, the defaults, the config and the outcomes,
+//!    resolves every name against the platform's definitions, renders the Jinja templates
+//!    (`template`, `vars`) and checks statistics and pre-treatments.
 //!
-//! Errors read `<file>:<line>: `<dotted.key>`: <what is wrong>` ([`ConfigError`]).
+//! Errors read `<file>:<line>:<column>: `<dotted.key>`: <what is wrong>` ([`ConfigError`]),
+//! with a "did you mean" for misspelled names (`suggest`).
 //!
-//! Deliberate decisions (beyond reference/jetstream.md §2 and mozanalysis.md part B):
-//! - **Order.** Period lists and statistics keep the order the file writes them in (the TOML
-//!   parser underneath keeps document order; see `tree.rs`), so `AnalysisSpec::periods` is in
-//!   config order. Periods with no summaries are left out of the spec.
-//! - **Duplicates.** A (metric, statistic) pair appears once per period, at its first position
-//!   (upstream de-duplicates too, but returns the list reversed).
-//! - **Segments** are the config's `[experiment].segments` followed by Experimenter's segments,
-//!   without repeats, as upstream's `ExperimentSpec.resolve` does (both lists are used, not one
-//!   instead of the other). Each must be defined in the config's `[segments]` for now.
-//! - **Enrollment period** (jetstream.md §1.5): the config's value (even 0); else
-//!   `(enrollmentEndDate − start).days + 1` with the *resolved* start date (config override
-//!   first, as upstream), never below 0; else `proposedEnrollment`; else 0.
-//! - **Overrides** record a config value only where it differs from Experimenter's; the
-//!   enrollment period is compared with `proposedEnrollment`, as upstream's metadata does.
-//!   `skip` is recorded whenever the config sets it.
-//! - **Status** is `Complete` whenever the config sets `end_date`, else Experimenter's status
-//!   on `today`.
-//! - **Exposure-signal window limits**: `enrollment_start` becomes `Days(0)` and
-//!   `enrollment_end` becomes `Days(enrollment_period)` (the last enrollment date's offset,
-//!   upstream's `_window_limit_to_int`); the analysis-window limits stay symbolic.
-//!   `friendly_name` and `description` are optional (upstream requires them).
-//! - **Validation beyond upstream**: a config `reference_branch` must be one of Experimenter's
-//!   branches; a config start/end date pair must be ordered; metrics that depend on each other
-//!   in a cycle are an error.
-//! - **Recognised but not supported yet** (errors at resolution rather than a silently different
-//!   analysis): `is_private = true`, `enrollments_query_type`, and an `analysis_unit` other
-//!   than the one Experimenter's randomization unit implies. `[experiment].outcomes` is parsed
-//!   and kept; applying outcomes comes with the outcomes layer (a warning is logged).
-//!   `dataset_id` is accepted and ignored.
-//! - Only the definitions an analysis uses are resolved (as upstream); a broken definition that
-//!   no period, dependency, segment or exposure signal uses is not reported.
+//! Deliberate decisions are listed where they are made: parsing (unknown keys) in `parse.rs`,
+//! merging in `merge.rs`, repository layout in `collection.rs`, resolution in `resolve.rs`.
+//! Across all of them: only the definitions an analysis uses are resolved (as upstream), so a
+//! broken definition no experiment uses is not reported by `run`; `validate-config` checks
+//! each file on its own.
 
+mod collection;
 mod error;
+mod history;
+mod merge;
 mod parse;
+mod platform;
 mod resolve;
+mod suggest;
+mod template;
 mod tree;
 mod types;
+mod vars;
 
 #[cfg(test)]
 mod tests;
 
+pub use collection::{ConfigCollection, Pin};
 pub use error::{ConfigError, Loc, Sourced};
+pub use history::{Commit, GitDir, HistoryError};
+pub use platform::{dataset_for_app_id, platform, Platform, PLATFORMS};
+pub use template::{
+    format_placeholders, python_format, ExperimentValue, ExperimentVars, FormatError,
+    TemplateError, Templates,
+};
 pub use types::{
     AnalysisUnit, CustomConfig, DataSourceDefinition, ExperimentConfig, ExposureSignalDefinition,
-    MetricDefinition, MetricsConfig, PeriodList, SegmentDataSourceDefinition, SegmentDefinition,
-    SegmentsConfig, StatisticDefinition, WindowLimit,
+    FileKind, FunctionDefinition, MetricDefinition, MetricsConfig, ParameterDefinition,
+    ParameterValue, PeriodList, SegmentDataSourceDefinition, SegmentDefinition, SegmentsConfig,
+    StatisticDefinition, WindowLimit,
 };
 
 use crate::experimenter::ExperimenterExperiment;
@@ -69,7 +61,17 @@ use std::path::Path;
 /// Parses a metric-hub experiment config. `path` names the file in errors and is kept in the
 /// result; nothing is read from it.
 pub fn parse_config(path: &Path, text: &str) -> Result<CustomConfig, ConfigError> {
-    parse::parse(path, text)
+    parse::parse(path, text, FileKind::Experiment)
+}
+
+/// Parses any metric-hub file but `functions.toml` as the kind its place implies.
+pub fn parse_file(path: &Path, text: &str, kind: FileKind) -> Result<CustomConfig, ConfigError> {
+    parse::parse(path, text, kind)
+}
+
+/// Parses `definitions/functions.toml`.
+pub fn parse_functions(path: &Path, text: &str) -> Result<Vec<FunctionDefinition>, ConfigError> {
+    parse::parse_functions(path, text)
 }
 
 /// Reads and parses a metric-hub experiment config; I/O errors name the file.
@@ -81,15 +83,36 @@ pub fn load_config(path: &Path) -> Result<CustomConfig, ConfigError> {
     parse_config(path, &text)
 }
 
-/// Merges Experimenter's experiment with the custom config into a resolved spec.
+/// Merges Experimenter's experiment with a custom config alone (no defaults, outcomes or
+/// definitions) into a resolved spec.
 ///
 /// `today` decides Experimenter's status (`Live` while `endDate` is unset or not before it).
-/// Without a config, the spec has Experimenter's values and no metrics; segments Experimenter
-/// lists are then an error, as nothing defines them yet.
 pub fn resolve(
     experiment: &ExperimenterExperiment,
     config: Option<&CustomConfig>,
     today: NaiveDate,
 ) -> Result<AnalysisSpec, ConfigError> {
-    resolve::resolve(experiment, config, today)
+    resolve::resolve(&ConfigCollection::empty(), experiment, config, today)
+}
+
+impl ConfigCollection {
+    /// Resolves `experiment` as Jetstream does: the platform defaults, then `explicit` (a
+    /// `--config_file`) or else the collection's `<slug>.toml`, then the outcomes, with names
+    /// looked up in the platform's definitions.
+    pub fn resolve(
+        &self,
+        experiment: &ExperimenterExperiment,
+        explicit: Option<&CustomConfig>,
+        today: NaiveDate,
+    ) -> Result<AnalysisSpec, ConfigError> {
+        let custom = match explicit {
+            Some(config) => Some(config),
+            None => match self.config(&experiment.slug) {
+                Some(Ok(config)) => Some(config),
+                Some(Err(e)) => return Err(e.duplicate()),
+                None => None,
+            },
+        };
+        resolve::resolve(self, experiment, custom, today)
+    }
 }

@@ -16,11 +16,13 @@
 //!   expression, so ignoring it would silently change the metric.
 
 use super::error::{join_key, ConfigError, Loc, Sourced};
+use super::suggest::did_you_mean;
 use super::tree::{self, Entry, Kind, LineIndex, Node};
 use super::types::{
     AnalysisUnit, CustomConfig, DataSourceDefinition, ExperimentConfig, ExposureSignalDefinition,
-    MetricDefinition, MetricsConfig, PeriodList, SegmentDataSourceDefinition, SegmentDefinition,
-    SegmentsConfig, StatisticDefinition, WindowLimit,
+    FileKind, FunctionDefinition, MetricDefinition, MetricsConfig, ParameterDefinition,
+    ParameterValue, PeriodList, SegmentDataSourceDefinition, SegmentDefinition, SegmentsConfig,
+    StatisticDefinition, WindowLimit,
 };
 use chrono::NaiveDate;
 use jetstream_proto::spec::PreTreatmentSpec;
@@ -88,14 +90,17 @@ fn period_for_key(key: &str) -> Option<AnalysisPeriod> {
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
-/// Parses config text; `path` names the file in errors and in the result.
-pub(crate) fn parse(path: &Path, text: &str) -> Result<CustomConfig> {
+/// Parses a metric-hub file of `kind` (not functions); `path` names the file in errors and in
+/// the result.
+pub(crate) fn parse(path: &Path, text: &str, kind: FileKind) -> Result<CustomConfig> {
     let root = tree::parse_document(text).map_err(|e| syntax_error(path, text, &e))?;
-    let parser = Parser {
-        file: Arc::from(path),
-        lines: LineIndex::new(text),
-    };
-    parser.config(path, &root)
+    Parser::new(path, text, kind).config(path, &root)
+}
+
+/// Parses `definitions/functions.toml`.
+pub(crate) fn parse_functions(path: &Path, text: &str) -> Result<Vec<FunctionDefinition>> {
+    let root = tree::parse_document(text).map_err(|e| syntax_error(path, text, &e))?;
+    Parser::new(path, text, FileKind::Functions).functions(&root)
 }
 
 fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError {
@@ -113,6 +118,7 @@ fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError
         None => ConfigError::Invalid {
             file: Some(path.to_path_buf()),
             line: None,
+            column: None,
             key: None,
             message: format!("invalid TOML: {message}"),
         },
@@ -121,12 +127,29 @@ fn syntax_error(path: &Path, text: &str, error: &toml::de::Error) -> ConfigError
 
 struct Parser {
     file: Arc<Path>,
+    text: String,
     lines: LineIndex,
+    kind: FileKind,
 }
 
 impl Parser {
+    fn new(path: &Path, text: &str, kind: FileKind) -> Parser {
+        Parser {
+            file: Arc::from(path),
+            text: text.to_string(),
+            lines: LineIndex::new(text),
+            kind,
+        }
+    }
+
     fn loc(&self, span: Option<&Range<usize>>) -> Loc {
-        Loc::new(&self.file, span.map(|s| self.lines.line(s.start)))
+        match span {
+            Some(span) => {
+                let (line, column) = self.lines.line_col(&self.text, span.start);
+                Loc::at(&self.file, line, column)
+            }
+            None => Loc::new(&self.file, None),
+        }
     }
 
     /// Where an entry's value is (its key when the value has no span, e.g. implicit tables).
@@ -285,63 +308,247 @@ impl Parser {
         );
     }
 
-    fn config(&self, path: &Path, root: &Node) -> Result<CustomConfig> {
-        let mut config = CustomConfig::empty(path);
-        let Kind::Table(entries) = &root.kind else {
-            return Err(ConfigError::at(
+    fn root_entries<'n>(&self, root: &'n Node) -> Result<&'n [Entry]> {
+        match &root.kind {
+            Kind::Table(entries) => Ok(entries),
+            _ => Err(ConfigError::at(
                 &self.loc(None),
                 "",
                 "expected a TOML table",
-            ));
-        };
-        for e in entries {
+            )),
+        }
+    }
+
+    fn config(&self, path: &Path, root: &Node) -> Result<CustomConfig> {
+        let mut config = CustomConfig::empty(path);
+        let mut top_level_periods = Vec::new();
+        for e in self.root_entries(root)? {
             let key = join_key("", &e.key);
             match e.key.as_str() {
+                "experiment" if self.kind == FileKind::Outcome => {
+                    self.warn_ignored(e, &key, "an outcome cannot set [experiment]")
+                }
                 "experiment" => config.experiment = self.experiment(e)?,
                 "metrics" => config.metrics = self.metrics(e)?,
                 "data_sources" => config.data_sources = self.data_sources(e)?,
                 "segments" => config.segments = self.segments(e)?,
-                "parameters" => match e.value.to_toml() {
-                    toml::Value::Table(table) => {
-                        config.parameters = Some(Sourced::new(table, self.value_loc(e)))
-                    }
-                    _ => return Err(self.expected_entry(e, &key, "a table of parameters")),
-                },
+                "parameters" => config.parameters = self.parameters(e)?,
                 "friendly_name" => config.friendly_name = Some(self.string(e, &key)?),
                 "description" => config.description = Some(self.string(e, &key)?),
+                "default_metrics" if self.kind == FileKind::Outcome => {
+                    config.default_metrics = self.string_list(e, &key, "metric names")?
+                }
                 "project" => {
                     return Err(ConfigError::at(
                         &self.key_loc(e),
                         key,
                         "this is an OpMon project config (it has a [project] table), not a \
-                         Jetstream experiment config",
+                         Jetstream config",
                     ))
                 }
                 "population" | "alerts" | "dimensions" | "functions" => {
                     tracing::debug!(file = %self.file.display(), key = %key, "OpMon-only table ignored");
                 }
-                k if period_for_key(k).is_some() => {
-                    let loc = self.key_loc(e);
-                    tracing::warn!(
-                        file = %self.file.display(),
-                        line = loc.line.unwrap_or(0),
-                        key = %key,
-                        "a top-level period list is ignored in an experiment config; list metrics under [metrics]"
-                    );
+                k if period_for_key(k).is_some() && self.kind == FileKind::Outcome => {
+                    top_level_periods.push(self.period_list(e, &key)?);
                 }
+                k if period_for_key(k).is_some() => self.warn_ignored(
+                    e,
+                    &key,
+                    "a top-level period list is only read in outcomes; list metrics under [metrics]",
+                ),
                 _ => {
                     return Err(ConfigError::at(
                         &self.key_loc(e),
                         key,
                         format!(
-                            "unexpected top-level key (expected one of: {})",
-                            TOP_LEVEL_KEYS.join(", ")
+                            "unexpected top-level key in {}{} (expected one of: {})",
+                            self.kind.describe(),
+                            did_you_mean(&e.key, self.top_level_keys().iter()),
+                            self.top_level_keys().join(", ")
                         ),
                     ))
                 }
             }
         }
+        if self.kind == FileKind::Outcome {
+            self.outcome_checks(&mut config, top_level_periods)?;
+        }
         Ok(config)
+    }
+
+    fn top_level_keys(&self) -> Vec<&'static str> {
+        let mut keys = TOP_LEVEL_KEYS.to_vec();
+        if self.kind == FileKind::Outcome {
+            keys.push("default_metrics");
+        }
+        keys
+    }
+
+    /// Upstream's outcome rules: `friendly_name` and `description` are required, `[metrics]`
+    /// holds definitions only (the period lists are top-level), and every default metric is
+    /// defined in the outcome.
+    fn outcome_checks(&self, config: &mut CustomConfig, periods: Vec<PeriodList>) -> Result<()> {
+        let file_loc = self.loc(None);
+        for (field, value) in [
+            ("friendly_name", &config.friendly_name),
+            ("description", &config.description),
+        ] {
+            if value.is_none() {
+                return Err(ConfigError::at(
+                    &file_loc,
+                    field,
+                    "required key is missing (an outcome needs a friendly_name and a description)",
+                ));
+            }
+        }
+        if let Some(list) = config.metrics.periods.first() {
+            return Err(ConfigError::at(
+                &list.loc,
+                join_key("metrics", &list.key),
+                format!(
+                    "an outcome lists its periods at the top level (`{} = [...]` before any \
+                     table), not under [metrics]",
+                    list.key
+                ),
+            ));
+        }
+        config.metrics.periods = periods;
+        for name in &config.default_metrics {
+            if !config.metrics.definitions.contains_key(&name.value) {
+                return Err(ConfigError::at(
+                    &name.loc,
+                    "default_metrics",
+                    format!(
+                        "default metric '{}' is not defined in the outcome{}",
+                        name.value,
+                        did_you_mean(&name.value, config.metrics.definitions.keys())
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn warn_ignored(&self, e: &Entry, key: &str, why: &str) {
+        let loc = self.key_loc(e);
+        tracing::warn!(
+            file = %self.file.display(),
+            line = loc.line.unwrap_or(0),
+            key = %key,
+            "ignored: {why}"
+        );
+    }
+
+    fn functions(&self, root: &Node) -> Result<Vec<FunctionDefinition>> {
+        let mut out = Vec::new();
+        for e in self.root_entries(root)? {
+            let key = join_key("", &e.key);
+            if e.key != "functions" {
+                return Err(ConfigError::at(
+                    &self.key_loc(e),
+                    key,
+                    "unexpected top-level key in functions.toml (expected [functions.<name>] tables)",
+                ));
+            }
+            for f in self.table(e, "functions", "a table of functions")? {
+                let prefix = join_key("functions", &f.key);
+                let mut definition = None;
+                for (field, d) in
+                    self.lowercased(self.table(f, &prefix, "a function table")?, &prefix)?
+                {
+                    let key = join_key(&prefix, &d.key);
+                    match field.as_str() {
+                        "definition" => definition = Some(self.non_empty_string(d, &key)?),
+                        "friendly_name" | "description" => {
+                            self.string(d, &key)?;
+                        }
+                        _ => self.warn_unknown(d, &key, &prefix),
+                    }
+                }
+                let definition = definition.ok_or_else(|| {
+                    ConfigError::at(
+                        &self.value_loc(f),
+                        join_key(&prefix, "definition"),
+                        "required key is missing",
+                    )
+                })?;
+                out.push(FunctionDefinition {
+                    name: f.key.clone(),
+                    definition: definition.value,
+                    loc: definition.loc,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn parameters(&self, section: &Entry) -> Result<BTreeMap<String, ParameterDefinition>> {
+        let entries = self.table(section, "parameters", "a table of parameters")?;
+        let mut out = BTreeMap::new();
+        for p in entries {
+            let prefix = join_key("parameters", &p.key);
+            let mut definition = ParameterDefinition {
+                name: p.key.clone(),
+                loc: self.value_loc(p),
+                friendly_name: None,
+                description: None,
+                value: None,
+                default: None,
+                distinct_by_branch: None,
+            };
+            for (field, e) in
+                self.lowercased(self.table(p, &prefix, "a parameter table")?, &prefix)?
+            {
+                let key = join_key(&prefix, &e.key);
+                match field.as_str() {
+                    "friendly_name" => definition.friendly_name = Some(self.plain_string(e, &key)?),
+                    "description" => definition.description = Some(self.plain_string(e, &key)?),
+                    "value" => definition.value = Some(self.parameter_value(e, &key)?),
+                    "default" => definition.default = Some(self.parameter_value(e, &key)?),
+                    "distinct_by_branch" => {
+                        definition.distinct_by_branch = Some(self.boolean(e, &key)?.value)
+                    }
+                    // Upstream rejects unknown parameter keys (a TypeError in its structuring).
+                    _ => {
+                        return Err(ConfigError::at(
+                            &self.key_loc(e),
+                            key,
+                            "unknown parameter key (expected friendly_name, description, value, \
+                             default or distinct_by_branch)",
+                        ))
+                    }
+                }
+            }
+            out.insert(p.key.clone(), definition);
+        }
+        Ok(out)
+    }
+
+    /// A parameter value: a string (numbers and booleans are taken as written), or a table of
+    /// branch → string.
+    fn parameter_value(&self, e: &Entry, key: &str) -> Result<ParameterValue> {
+        const WHAT: &str = "a string or a table of branch = \"value\"";
+        let scalar = |node: &Node| match &node.kind {
+            Kind::String(s) => Some(s.clone()),
+            Kind::Integer(i) => Some(i.to_string()),
+            Kind::Float(f) => Some(f.to_string()),
+            _ => None,
+        };
+        match &e.value.kind {
+            Kind::Table(entries) => entries
+                .iter()
+                .map(|b| {
+                    scalar(&b.value)
+                        .map(|v| (b.key.clone(), v))
+                        .ok_or_else(|| self.expected_entry(b, &join_key(key, &b.key), "a string"))
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(ParameterValue::ByBranch),
+            _ => scalar(&e.value)
+                .map(ParameterValue::Text)
+                .ok_or_else(|| self.expected_entry(e, key, WHAT)),
+        }
     }
 
     fn experiment(&self, section: &Entry) -> Result<ExperimentConfig> {
@@ -474,25 +681,20 @@ impl Parser {
         let mut metrics = MetricsConfig::default();
         for e in entries {
             let key = join_key("metrics", &e.key);
-            if let Some(period) = period_for_key(&e.key) {
-                let names = self.string_list(e, &key, "metric names")?;
-                if let Some(other) = metrics.periods.iter().find(|p| p.period == period) {
+            if period_for_key(&e.key).is_some() {
+                let list = self.period_list(e, &key)?;
+                if let Some(other) = metrics.periods.iter().find(|p| p.period == list.period) {
                     return Err(ConfigError::at(
                         &self.key_loc(e),
                         key,
                         format!(
                             "the {} period is already listed as `metrics.{}`",
-                            period.value(),
+                            list.period.value(),
                             other.key
                         ),
                     ));
                 }
-                metrics.periods.push(PeriodList {
-                    period,
-                    key: e.key.clone(),
-                    metrics: names,
-                    loc: self.key_loc(e),
-                });
+                metrics.periods.push(list);
             } else {
                 if !matches!(e.value.kind, Kind::Table(_)) {
                     return Err(self.expected_entry(
@@ -507,6 +709,18 @@ impl Parser {
             }
         }
         Ok(metrics)
+    }
+
+    /// A period list (`weekly = ["a", "b"]`); `e.key` is a period key.
+    fn period_list(&self, e: &Entry, key: &str) -> Result<PeriodList> {
+        let period = period_for_key(&e.key)
+            .ok_or_else(|| ConfigError::at(&self.key_loc(e), key, "not a period list"))?;
+        Ok(PeriodList {
+            period,
+            key: e.key.clone(),
+            metrics: self.string_list(e, key, "metric names")?,
+            loc: self.key_loc(e),
+        })
     }
 
     /// Entries of a definition table with lower-cased keys (upstream lowercases them);

@@ -1,52 +1,103 @@
-//! Experimenter's experiment + a custom config → [`AnalysisSpec`].
+//! Experimenter's experiment + metric-hub → [`AnalysisSpec`], as Jetstream's
+//! `cli._experiments_to_configs` and metric-config-parser's `AnalysisSpec.resolve` do it:
 //!
-//! Only what the custom config itself defines is available here: a metric, data source or
-//! segment must be defined in the config. Platform defaults and definitions (metric-hub's
-//! `defaults/` and `definitions/`) will be consulted by a later layer at exactly the points
-//! where this module reports "not defined".
+//! 1. platform defaults (`defaults/<app>.toml`), with the experiment type's defaults over them;
+//! 2. the experiment's config over those (`--config_file`, else `<slug>.toml` of the
+//!    repositories);
+//! 3. each outcome (Experimenter's, then the config's `[experiment].outcomes`) under the result:
+//!    its metrics are defined first and the spec's definitions override them;
+//! 4. the experiment (`[experiment]` over Experimenter), its segments and exposure signal;
+//! 5. every period list, each metric name resolved against the spec, then the platform's
+//!    definitions (`definitions/<app>.toml`).
+//!
+//! Deliberate decisions (merge rules: `merge.rs`):
+//! - **Parameters.** An experiment config's `[parameters]` set values of parameters that an
+//!   outcome in use declares; `{{parameters.x}}` only sees outcome-declared parameters. Upstream
+//!   drops a config's parameters entirely when it merges the config over the defaults (so a
+//!   config cannot set an outcome's parameter, and a config using its own parameters fails with
+//!   "'collections.defaultdict object' has no attribute"); we apply the documented intent and
+//!   reject the second case with an error that says why.
+//! - **Stub metrics patch the platform metric for the rest of the resolution.** A definition
+//!   without `select_expression` or `data_source` borrows the platform's definition with its own
+//!   statistics (and bases and units); upstream does this by mutating the shared definition, so
+//!   a later `depends_on` on that metric sees those statistics. We keep that effect (per
+//!   resolution, never across experiments) so that the same configs resolve as upstream.
+//! - **Unknown statistics, statistic parameters and pre-treatments are errors here** (with a
+//!   "did you mean"), where upstream only logs them while computing statistics and writes no
+//!   rows.
+//! - **Duplicates.** A (metric, statistic) pair appears once per period; as upstream, the last
+//!   occurrence wins, and the survivors keep config order (upstream reverses the list).
+//! - **Segments** are the spec's `[experiment].segments` followed by Experimenter's, without
+//!   repeats; each is looked up in the spec, then the platform's definitions.
+//! - **Enrollment period** (jetstream.md §1.5): the config's value (even 0); else
+//!   `(enrollmentEndDate − start).days + 1` with the resolved start date, never below 0; else
+//!   `proposedEnrollment`; else 0.
+//! - **Exposure-signal window limits**: `enrollment_start` becomes `Days(0)` and
+//!   `enrollment_end` `Days(enrollment_period)`; the analysis-window limits stay symbolic.
+//!   `friendly_name` and `description` are optional (upstream requires them).
+//! - **Validation beyond upstream**: a config `reference_branch` must be one of Experimenter's
+//!   branches; a config start/end date pair must be ordered; metrics that depend on each other in
+//!   a cycle, or a platform metric with no query, are errors (upstream recurses until Python's
+//!   recursion limit).
+//! - **Not supported yet** (errors rather than a silently different analysis): `is_private =
+//!   true`, and an `analysis_unit` other than the one Experimenter's randomization unit implies.
+//!   `dataset_id` is accepted and ignored.
 
+use super::collection::ConfigCollection;
 use super::error::{join_key, ConfigError, Loc, Sourced};
+use super::merge::{is_valid_slug, merge_outcome_under, merge_parameter, merge_spec};
+use super::platform::dataset_for_app_id;
+use super::suggest::did_you_mean;
+use super::template::{python_format, Templates};
 use super::types::{
-    AnalysisUnit, CustomConfig, DataSourceDefinition, MetricDefinition, WindowLimit,
+    AnalysisUnit, CustomConfig, DataSourceDefinition, MetricDefinition, MetricsConfig,
+    ParameterDefinition, ParameterValue, PeriodList, StatisticDefinition, WindowLimit,
 };
+use super::vars::experiment_vars;
 use crate::experimenter::ExperimenterExperiment;
 use chrono::NaiveDate;
+use jetstream_proto::catalog;
 use jetstream_proto::spec::{
-    AnalysisSpec, DataSourceSpec, ExperimentOverrides, ExperimentSpec, ExperimentStatus,
-    ExposureSignalSpec, MetricSpec, SegmentDataSourceSpec, SegmentSpec, StatisticSpec, SummarySpec,
-    WindowBound,
+    AnalysisSpec, DataSourceJoinSpec, DataSourceSpec, ExperimentOverrides, ExperimentSpec,
+    ExperimentStatus, ExposureSignalSpec, MetricSpec, SegmentDataSourceSpec, SegmentSpec,
+    StatisticSpec, SummarySpec, WindowBound,
 };
-use jetstream_proto::AnalysisBasis;
-use std::collections::{BTreeMap, BTreeSet};
+use jetstream_proto::{AnalysisBasis, AnalysisPeriod};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
 const DEFAULT_CLIENT_ID_COLUMN: &str = "client_id";
 const DEFAULT_SUBMISSION_DATE_COLUMN: &str = "submission_date";
+const DEFAULT_GROUP_ID_COLUMN: &str = "profile_group_id";
 const DEFAULT_EXPERIMENTS_COLUMN_TYPE: &str = "simple";
+const JOIN_RELATIONSHIPS: &[&str] = &["one_to_one", "many_to_one", "one_to_many", "many_to_many"];
 
+/// Resolves `experiment` with the collection's defaults, outcomes and definitions; `custom` is
+/// the experiment's own config (an explicit `--config_file`, or the collection's `<slug>.toml`).
 pub(crate) fn resolve(
+    collection: &ConfigCollection,
     experiment: &ExperimenterExperiment,
-    config: Option<&CustomConfig>,
+    custom: Option<&CustomConfig>,
     today: NaiveDate,
 ) -> Result<AnalysisSpec> {
-    let empty;
-    let (config, file_loc) = match config {
-        Some(c) => (c, Loc::new(&Arc::from(c.path.as_path()), None)),
-        None => {
-            empty = CustomConfig::default();
-            (&empty, Loc::default())
-        }
-    };
-    let mut r = Resolver {
-        experiment,
-        config,
-        file_loc,
-        metrics: BTreeMap::new(),
-        data_sources: BTreeMap::new(),
-    };
+    let file_loc = custom
+        .map(|c| Loc::new(&Arc::from(c.path.as_path()), None))
+        .unwrap_or_default();
+
+    let mut spec = collection.defaults_for(&experiment.app_name, "v6");
+    if let Some(config) = custom {
+        merge_spec(&mut spec, config);
+    }
+    let config_parameters = custom.map(|c| &c.parameters);
+    let parameters = apply_outcomes(collection, experiment, &mut spec, config_parameters)?;
+
+    let mut r = Resolver::new(collection, experiment, &spec, parameters, file_loc);
     let experiment_spec = r.experiment(today)?;
+    r.dataset = dataset_for_app_id(&experiment_spec.app_id);
+    r.vars = Some(experiment_vars(&experiment_spec));
+    let experiment_spec = r.render_enrollment_query(experiment_spec)?;
     let (segments, segment_data_sources) = r.segments()?;
     let exposure_signal = r.exposure_signal(experiment_spec.enrollment_period)?;
     let periods = r.periods()?;
@@ -61,11 +112,213 @@ pub(crate) fn resolve(
     })
 }
 
+/// Resolves every metric, data source and segment `platform`'s definitions hold, for
+/// `validate-config` (statistics are not required of definitions); returns how many were
+/// checked.
+pub(crate) fn check_definitions(
+    collection: &ConfigCollection,
+    experiment: &ExperimenterExperiment,
+    today: NaiveDate,
+) -> Result<usize> {
+    let empty = CustomConfig::default();
+    let mut r = Resolver::new(
+        collection,
+        experiment,
+        &empty,
+        BTreeMap::new(),
+        Loc::default(),
+    );
+    let experiment_spec = r.experiment(today)?;
+    r.dataset = dataset_for_app_id(&experiment_spec.app_id);
+    r.vars = Some(experiment_vars(&experiment_spec));
+    let Some(definitions) = collection.definitions(experiment.app_name.as_str()) else {
+        return Ok(0);
+    };
+    let mut checked = 0;
+    for name in definitions.data_sources.keys() {
+        let reference = Sourced::new(name.clone(), definitions.data_sources[name].loc.clone());
+        r.data_source(&reference, &join_key("data_sources", name))?;
+        checked += 1;
+    }
+    for def in definitions.metrics.definitions.values() {
+        let key = join_key("metrics", &def.name);
+        if def.select_expression.is_some() && def.data_source.is_some() {
+            r.full_metric(def, &key)?;
+        } else {
+            r.metric(def)?;
+        }
+        checked += 1;
+    }
+    let names: Vec<Sourced<String>> = definitions
+        .segments
+        .definitions
+        .values()
+        .map(|d| Sourced::new(d.name.clone(), d.loc.clone()))
+        .collect();
+    checked += names.len();
+    r.segment_list(names)?;
+    Ok(checked)
+}
+
+/// Merges every outcome the experiment uses under the spec (upstream's `merge_outcome` and
+/// `merge_parameters`) and returns the parameters templates may use, rendered to strings.
+fn apply_outcomes(
+    collection: &ConfigCollection,
+    experiment: &ExperimenterExperiment,
+    spec: &mut CustomConfig,
+    config_parameters: Option<&BTreeMap<String, ParameterDefinition>>,
+) -> Result<BTreeMap<String, String>> {
+    let app = experiment.app_name.as_str();
+    let mut slugs: Vec<Sourced<String>> = experiment
+        .outcomes
+        .iter()
+        .map(|s| Sourced::new(s.clone(), Loc::default()))
+        .collect();
+    for slug in &spec.experiment.outcomes {
+        if !slugs.iter().any(|s| s.value == slug.value) {
+            slugs.push(slug.clone());
+        }
+    }
+    let mut parameters: BTreeMap<String, ParameterDefinition> = BTreeMap::new();
+    for slug in &slugs {
+        let Some(outcome) = collection.outcome(app, &slug.value) else {
+            let available = collection.outcome_slugs(app);
+            return Err(ConfigError::at(
+                &slug.loc,
+                if slug.loc.file.is_some() {
+                    "experiment.outcomes"
+                } else {
+                    ""
+                },
+                format!(
+                    "Outcome {} doesn't support the platform '{app}'{}",
+                    slug.value,
+                    did_you_mean(&slug.value, available.iter())
+                ),
+            ));
+        };
+        merge_outcome(spec, outcome);
+        for (name, declared) in &outcome.parameters {
+            let config = config_parameters.and_then(|p| p.get(name));
+            let merged = merge_parameter(parameters.get(name).or(config), declared);
+            validate_parameter(&merged)?;
+            parameters.insert(name.clone(), merged);
+        }
+    }
+    Ok(parameters
+        .into_iter()
+        .map(|(name, p)| {
+            let rendered = render_parameter(&p);
+            (name, rendered)
+        })
+        .collect())
+}
+
+/// Upstream's `merge_outcome`: the outcome's metrics (in its period lists, or weekly and overall
+/// when it declares none) with the spec merged over them; the spec's data sources override the
+/// outcome's.
+fn merge_outcome(spec: &mut CustomConfig, outcome: &CustomConfig) {
+    let declared = outcome
+        .metrics
+        .periods
+        .iter()
+        .any(|p| !p.metrics.is_empty());
+    let metrics = if declared {
+        outcome.metrics.clone()
+    } else {
+        let names: Vec<Sourced<String>> = outcome
+            .metrics
+            .definitions
+            .values()
+            .map(|d| Sourced::new(d.name.clone(), d.loc.clone()))
+            .collect();
+        let list = |period: AnalysisPeriod, key: &str| PeriodList {
+            period,
+            key: key.to_string(),
+            metrics: names.clone(),
+            loc: Loc::default(),
+        };
+        MetricsConfig {
+            periods: vec![
+                list(AnalysisPeriod::Week, "weekly"),
+                list(AnalysisPeriod::Overall, "overall"),
+            ],
+            definitions: outcome.metrics.definitions.clone(),
+        }
+    };
+    merge_outcome_under(spec, metrics, outcome.data_sources.clone());
+}
+
+/// Upstream's `ParameterDefinition.validate`.
+fn validate_parameter(p: &ParameterDefinition) -> Result<()> {
+    let by_branch = |v: &Option<ParameterValue>| matches!(v, Some(ParameterValue::ByBranch(_)));
+    let text = |v: &Option<ParameterValue>| matches!(v, Some(ParameterValue::Text(_)));
+    let key = join_key("parameters", &p.name);
+    if p.distinct_by_branch == Some(true) {
+        if !(by_branch(&p.value) || by_branch(&p.default)) {
+            return Err(ConfigError::at(
+                &p.loc,
+                key,
+                "distinct_by_branch = true needs a value (or default) per branch, e.g. \
+                 value.control = \"1\"",
+            ));
+        }
+    } else if !(text(&p.value) || text(&p.default)) {
+        return Err(ConfigError::at(
+            &p.loc,
+            key,
+            "a parameter that is not distinct_by_branch needs a string value (or default), \
+             e.g. value = \"1\"",
+        ));
+    }
+    Ok(())
+}
+
+/// A parameter as templates see it: its value, or for a per-branch value upstream's
+/// `CASE e.branch WHEN "<b>" THEN "<v>" ... END`.
+fn render_parameter(p: &ParameterDefinition) -> String {
+    match (&p.value, p.distinct_by_branch == Some(true)) {
+        (Some(ParameterValue::ByBranch(values)), true) => {
+            let arms: Vec<String> = values
+                .iter()
+                .map(|(branch, value)| format!("WHEN \"{branch}\" THEN \"{value}\""))
+                .collect();
+            format!("CASE e.branch {} END", arms.join(" "))
+        }
+        (Some(ParameterValue::Text(t)), _) => t.clone(),
+        (Some(ParameterValue::ByBranch(values)), false) => {
+            // Upstream renders the Python dict; the closest useful text is its repr.
+            let items: Vec<String> = values
+                .iter()
+                .map(|(b, v)| format!("'{b}': '{v}'"))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        (None, _) => String::new(),
+    }
+}
+
 struct Resolver<'a> {
-    experiment: &'a ExperimenterExperiment,
-    config: &'a CustomConfig,
+    collection: &'a ConfigCollection,
+    templates: &'a Templates,
+    app: &'a str,
+    /// Defaults, the experiment's config and its outcomes, merged.
+    spec: &'a CustomConfig,
+    /// Outcome-declared parameters, rendered.
+    parameters: BTreeMap<String, String>,
     /// The config file without a line (for problems with no better place), or nowhere.
     file_loc: Loc,
+    experiment: &'a ExperimenterExperiment,
+    /// `{dataset}` of data source expressions.
+    dataset: String,
+    /// `experiment` in templates (set once the experiment is resolved).
+    vars: Option<super::template::ExperimentVars>,
+    /// Platform metrics a stub has given statistics to (see the module docs).
+    patched: HashMap<String, MetricDefinition>,
+    /// Metrics being resolved (cycle detection).
+    resolving: Vec<String>,
+    /// Data sources being resolved (join cycle detection).
+    resolving_sources: Vec<String>,
     metrics: BTreeMap<String, MetricSpec>,
     data_sources: BTreeMap<String, DataSourceSpec>,
 }
@@ -74,10 +327,35 @@ fn value<T: Clone>(v: &Option<Sourced<T>>) -> Option<T> {
     v.as_ref().map(|s| s.value.clone())
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    fn new(
+        collection: &'a ConfigCollection,
+        experiment: &'a ExperimenterExperiment,
+        spec: &'a CustomConfig,
+        parameters: BTreeMap<String, String>,
+        file_loc: Loc,
+    ) -> Resolver<'a> {
+        Resolver {
+            collection,
+            templates: collection.templates(),
+            app: experiment.app_name.as_str(),
+            spec,
+            parameters,
+            file_loc,
+            experiment,
+            dataset: String::new(),
+            vars: None,
+            patched: HashMap::new(),
+            resolving: Vec::new(),
+            resolving_sources: Vec::new(),
+            metrics: BTreeMap::new(),
+            data_sources: BTreeMap::new(),
+        }
+    }
+
     fn experiment(&self, today: NaiveDate) -> Result<ExperimentSpec> {
         let exp = self.experiment;
-        let x = &self.config.experiment;
+        let x = &self.spec.experiment;
 
         if let Some(branch) = &x.reference_branch {
             if !exp.branches.iter().any(|b| b.slug == branch.value) {
@@ -86,10 +364,11 @@ impl Resolver<'_> {
                     &branch.loc,
                     "experiment.reference_branch",
                     format!(
-                        "'{}' is not a branch of experiment '{}' (branches: {})",
+                        "'{}' is not a branch of experiment '{}' (branches: {}){}",
                         branch.value,
                         exp.slug,
-                        branches.join(", ")
+                        branches.join(", "),
+                        did_you_mean(&branch.value, branches.iter())
                     ),
                 ));
             }
@@ -128,12 +407,12 @@ impl Resolver<'_> {
             },
         };
 
+        let implied = if exp.randomization_unit.as_deref() == Some("group_id") {
+            AnalysisUnit::ProfileGroup
+        } else {
+            AnalysisUnit::Client
+        };
         if let Some(unit) = &x.analysis_unit {
-            let implied = if exp.randomization_unit.as_deref() == Some("group_id") {
-                AnalysisUnit::ProfileGroup
-            } else {
-                AnalysisUnit::Client
-            };
             if unit.value != implied {
                 return Err(ConfigError::at(
                     &unit.loc,
@@ -147,14 +426,6 @@ impl Resolver<'_> {
                 ));
             }
         }
-        if let Some(kind) = &x.enrollments_query_type {
-            return Err(ConfigError::at(
-                &kind.loc,
-                "experiment.enrollments_query_type",
-                "overriding the enrollment query type is not supported yet (it follows the \
-                 platform)",
-            ));
-        }
         if let Some(private) = x.is_private.as_ref().filter(|p| p.value) {
             return Err(ConfigError::at(
                 &private.loc,
@@ -162,14 +433,6 @@ impl Resolver<'_> {
                 "private experiments are not supported yet (their results would not be kept \
                  private)",
             ));
-        }
-        if !x.outcomes.is_empty() {
-            let slugs: Vec<_> = x.outcomes.iter().map(|o| o.value.as_str()).collect();
-            tracing::warn!(
-                experiment = %exp.slug,
-                outcomes = %slugs.join(", "),
-                "outcomes listed in the config are not applied yet"
-            );
         }
 
         let overrides = ExperimentOverrides {
@@ -199,87 +462,173 @@ impl Resolver<'_> {
             randomization_unit: exp.randomization_unit.clone(),
             outcomes: exp.outcomes.clone(),
             skip: value(&x.skip).unwrap_or(false),
-            enrollment_query: value(&x.enrollment_query),
+            enrollment_query: None,
             sample_size: value(&x.sample_size).unwrap_or(100),
             overrides,
+            enrollments_query_type: value(&x.enrollments_query_type),
+            analysis_unit: implied.value().to_string(),
         })
     }
 
-    /// The config's segments, then Experimenter's, without repeats.
+    fn vars(&self) -> &super::template::ExperimentVars {
+        self.vars
+            .as_ref()
+            .expect("experiment variables are set before templates are rendered")
+    }
+
+    /// Renders `[experiment].enrollment_query` (Jinja with `experiment`, no functions).
+    fn render_enrollment_query(&self, mut spec: ExperimentSpec) -> Result<ExperimentSpec> {
+        if let Some(query) = &self.spec.experiment.enrollment_query {
+            let rendered = self
+                .templates
+                .render_with_experiment(&query.value, self.vars())
+                .map_err(|e| {
+                    ConfigError::at(&query.loc, "experiment.enrollment_query", e.to_string())
+                })?;
+            spec.enrollment_query = Some(rendered);
+        }
+        Ok(spec)
+    }
+
+    /// The spec's segments, then Experimenter's, without repeats.
     fn segments(&self) -> Result<(Vec<SegmentSpec>, BTreeMap<String, SegmentDataSourceSpec>)> {
-        let defs = &self.config.segments;
-        let mut names: Vec<(String, Option<Loc>)> = Vec::new();
-        for name in &self.config.experiment.segments {
-            if !names.iter().any(|(n, _)| *n == name.value) {
-                names.push((name.value.clone(), Some(name.loc.clone())));
+        let mut names: Vec<Sourced<String>> = Vec::new();
+        for name in &self.spec.experiment.segments {
+            if !names.iter().any(|n| n.value == name.value) {
+                names.push(name.clone());
             }
         }
         for name in &self.experiment.segments {
-            if !names.iter().any(|(n, _)| n == name) {
-                names.push((name.clone(), None));
+            if !names.iter().any(|n| n.value == *name) {
+                names.push(Sourced::new(name.clone(), Loc::default()));
             }
         }
+        self.segment_list(names)
+    }
+
+    /// Resolves segments by name: the spec's definition, else the platform's.
+    fn segment_list(
+        &self,
+        names: Vec<Sourced<String>>,
+    ) -> Result<(Vec<SegmentSpec>, BTreeMap<String, SegmentDataSourceSpec>)> {
+        let platform = self.collection.definitions(self.app);
         let mut segments = Vec::with_capacity(names.len());
         let mut data_sources = BTreeMap::new();
-        for (name, loc) in names {
-            let Some(def) = defs.definitions.get(&name) else {
-                return Err(match loc {
-                    Some(loc) => ConfigError::at(
-                        &loc,
-                        "experiment.segments",
-                        format!("segment '{name}' is not defined"),
-                    ),
-                    None => ConfigError::at(
-                        &self.file_loc,
-                        "",
-                        format!(
-                            "segment '{name}', which Experimenter lists for experiment '{}', \
-                             is not defined ({})",
-                            self.experiment.slug,
-                            if self.file_loc.file.is_some() {
-                                format!("no [segments.{name}] in the config")
-                            } else {
-                                "there is no custom config".to_string()
-                            }
-                        ),
-                    ),
-                });
+        for name in names {
+            let def = self
+                .spec
+                .segments
+                .definitions
+                .get(&name.value)
+                .or_else(|| platform.and_then(|p| p.segments.definitions.get(&name.value)));
+            let Some(def) = def else {
+                return Err(self.undefined_segment(&name));
             };
+            let key = join_key("segments", &name.value);
             let source_name = &def.data_source.value;
-            let Some(source) = defs.data_sources.get(source_name) else {
+            let source = self
+                .spec
+                .segments
+                .data_sources
+                .get(source_name)
+                .or_else(|| platform.and_then(|p| p.segments.data_sources.get(source_name)));
+            let Some(source) = source else {
+                let mut known: Vec<&String> = self.spec.segments.data_sources.keys().collect();
+                known.extend(platform.iter().flat_map(|p| p.segments.data_sources.keys()));
                 return Err(ConfigError::at(
                     &def.data_source.loc,
-                    join_key(&join_key("segments", &name), "data_source"),
-                    format!("segment data source '{source_name}' is not defined"),
+                    join_key(&key, "data_source"),
+                    format!(
+                        "Could not find definition for segment data source '{source_name}'{}",
+                        did_you_mean(source_name, known)
+                    ),
                 ));
             };
-            data_sources
-                .entry(source_name.clone())
-                .or_insert_with(|| SegmentDataSourceSpec {
-                    name: source_name.clone(),
-                    from_expression: source.from_expression.value.clone(),
-                    window_start: source.window_start.unwrap_or(0),
-                    window_end: source.window_end.unwrap_or(0),
-                    client_id_column: or_default(
-                        &source.client_id_column,
-                        DEFAULT_CLIENT_ID_COLUMN,
-                    ),
-                    submission_date_column: or_default(
-                        &source.submission_date_column,
-                        DEFAULT_SUBMISSION_DATE_COLUMN,
-                    ),
-                });
+            if !data_sources.contains_key(source_name) {
+                let source_key = join_key("segments.data_sources", source_name);
+                let rendered = self
+                    .templates
+                    .render_with_experiment(&source.from_expression.value, self.vars())
+                    .map_err(|e| {
+                        ConfigError::at(
+                            &source.from_expression.loc,
+                            join_key(&source_key, "from_expression"),
+                            e.to_string(),
+                        )
+                    })?;
+                let from_expression = self.fill_dataset(
+                    &rendered,
+                    source.default_dataset.as_deref(),
+                    &source.from_expression.loc,
+                    &join_key(&source_key, "from_expression"),
+                )?;
+                data_sources.insert(
+                    source_name.clone(),
+                    SegmentDataSourceSpec {
+                        name: source_name.clone(),
+                        from_expression,
+                        window_start: source.window_start.unwrap_or(0),
+                        window_end: source.window_end.unwrap_or(0),
+                        client_id_column: or_default(
+                            &source.client_id_column,
+                            DEFAULT_CLIENT_ID_COLUMN,
+                        ),
+                        submission_date_column: or_default(
+                            &source.submission_date_column,
+                            DEFAULT_SUBMISSION_DATE_COLUMN,
+                        ),
+                    },
+                );
+            }
+            let select_expression = self
+                .templates
+                .render_select_expression(&def.select_expression.value, None)
+                .map_err(|e| {
+                    ConfigError::at(
+                        &def.select_expression.loc,
+                        join_key(&key, "select_expression"),
+                        e.to_string(),
+                    )
+                })?;
             segments.push(SegmentSpec {
-                name,
-                select_expression: def.select_expression.value.clone(),
+                name: name.value,
+                select_expression,
                 data_source: source_name.clone(),
             });
         }
         Ok((segments, data_sources))
     }
 
+    fn undefined_segment(&self, name: &Sourced<String>) -> ConfigError {
+        let platform = self.collection.definitions(self.app);
+        let mut known: Vec<&String> = self.spec.segments.definitions.keys().collect();
+        known.extend(platform.iter().flat_map(|p| p.segments.definitions.keys()));
+        let hint = did_you_mean(&name.value, known);
+        if name.loc.file.is_some() {
+            ConfigError::at(
+                &name.loc,
+                "experiment.segments",
+                format!(
+                    "Could not find definition for segment '{}'{hint}",
+                    name.value
+                ),
+            )
+        } else {
+            ConfigError::at(
+                &self.file_loc,
+                "",
+                format!(
+                    "Could not find definition for segment '{}', which Experimenter lists for \
+                     experiment '{}' (define [segments.{}] in the config or the {} \
+                     definitions){hint}",
+                    name.value, self.experiment.slug, name.value, self.app
+                ),
+            )
+        }
+    }
+
     fn exposure_signal(&mut self, enrollment_period: i64) -> Result<Option<ExposureSignalSpec>> {
-        let Some(signal) = &self.config.experiment.exposure_signal else {
+        let Some(signal) = self.spec.experiment.exposure_signal.clone() else {
             return Ok(None);
         };
         self.data_source(
@@ -300,193 +649,622 @@ impl Resolver<'_> {
             name: signal.name.value.clone(),
             select_expression: signal.select_expression.value.clone(),
             data_source: signal.data_source.value.clone(),
-            friendly_name: signal.friendly_name.clone(),
-            description: signal.description.clone(),
+            friendly_name: signal.friendly_name.as_deref().map(dedent),
+            description: signal.description.as_deref().map(dedent),
             window_start: bound(&signal.window_start),
             window_end: bound(&signal.window_end),
         }))
     }
 
-    /// Resolves a data source reference and records it among the spec's data sources.
+    /// The definition of data source `name`: the spec's, else the platform's.
+    fn data_source_definition(&self, name: &str) -> Option<&DataSourceDefinition> {
+        self.spec.data_sources.get(name).or_else(|| {
+            self.collection
+                .definitions(self.app)
+                .and_then(|p| p.data_sources.get(name))
+        })
+    }
+
+    /// Resolves a data source reference and records it (and the sources it joins).
     fn data_source(&mut self, name: &Sourced<String>, key: &str) -> Result<()> {
         if self.data_sources.contains_key(&name.value) {
             return Ok(());
         }
-        let Some(def) = self.config.data_sources.get(&name.value) else {
+        let Some(def) = self.data_source_definition(&name.value).cloned() else {
+            let mut known: Vec<&String> = self.spec.data_sources.keys().collect();
+            let platform = self.collection.definitions(self.app);
+            known.extend(platform.iter().flat_map(|p| p.data_sources.keys()));
             return Err(ConfigError::at(
                 &name.loc,
                 key,
-                format!("data source '{}' is not defined", name.value),
+                format!(
+                    "No default definition for data source '{}' [{}] found{}",
+                    name.value,
+                    self.app,
+                    did_you_mean(&name.value, known)
+                ),
             ));
         };
-        let spec = data_source_spec(def)?;
+        let def_key = join_key("data_sources", &def.name);
+        if !is_valid_slug(&name.value) {
+            return Err(ConfigError::at(
+                &def.loc,
+                def_key,
+                format!(
+                    "Invalid identifier found in name {}: a name consists of letters, digits \
+                     and underscores (wildcards only patch data sources defined elsewhere)",
+                    name.value
+                ),
+            ));
+        }
+        if self.resolving_sources.contains(&name.value) {
+            self.resolving_sources.push(name.value.clone());
+            return Err(ConfigError::at(
+                &def.loc,
+                join_key(&def_key, "joins"),
+                format!(
+                    "data sources join each other in a cycle: {}",
+                    self.resolving_sources.join(" -> ")
+                ),
+            ));
+        }
+        let from_key = join_key(&def_key, "from_expression");
+        let Some(from) = &def.from_expression else {
+            return Err(ConfigError::at(
+                &def.loc,
+                from_key,
+                "required key is missing",
+            ));
+        };
+        let rendered = self
+            .templates
+            .render_from_expression(&from.value, Some(self.vars()))
+            .map_err(|e| ConfigError::at(&from.loc, from_key.clone(), e.to_string()))?;
+        let from_expression = self.fill_dataset(
+            &rendered,
+            def.default_dataset.as_deref(),
+            &from.loc,
+            &from_key,
+        )?;
+
+        self.resolving_sources.push(name.value.clone());
+        let joins = self.joins(&def, &def_key)?;
+        self.resolving_sources.pop();
+
+        let spec = DataSourceSpec {
+            name: name.value.clone(),
+            from_expression,
+            client_id_column: or_default(&def.client_id_column, DEFAULT_CLIENT_ID_COLUMN),
+            submission_date_column: or_default(
+                &def.submission_date_column,
+                DEFAULT_SUBMISSION_DATE_COLUMN,
+            ),
+            group_id_column: or_default(&def.group_id_column, DEFAULT_GROUP_ID_COLUMN),
+            analysis_units: def
+                .analysis_units
+                .clone()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| self.default_units())
+                .iter()
+                .map(|u| u.value().to_string())
+                .collect(),
+            joins,
+            experiments_column_type: or_default(
+                &def.experiments_column_type,
+                DEFAULT_EXPERIMENTS_COLUMN_TYPE,
+            ),
+            friendly_name: def.friendly_name.as_deref().map(dedent),
+            description: def.description.as_deref().map(dedent),
+        };
         self.data_sources.insert(name.value.clone(), spec);
         Ok(())
     }
 
-    fn periods(&mut self) -> Result<Vec<(jetstream_proto::AnalysisPeriod, Vec<SummarySpec>)>> {
-        let config = self.config;
-        let definitions = &config.metrics.definitions;
-        let mut periods = Vec::new();
-        for list in &config.metrics.periods {
-            let list_key = join_key("metrics", &list.key);
-            let mut summaries = Vec::new();
-            let mut seen = BTreeSet::new();
-            for item in &list.metrics {
-                let Some(def) = definitions.get(&item.value) else {
+    fn joins(
+        &mut self,
+        def: &DataSourceDefinition,
+        def_key: &str,
+    ) -> Result<Vec<DataSourceJoinSpec>> {
+        let Some(joins) = &def.joins else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (other, join) in joins {
+            let join_key_path = join_key(&join_key(def_key, "joins"), other);
+            let table = join.as_table();
+            let text = |field: &str| -> Result<Option<String>> {
+                match table.and_then(|t| t.get(field)) {
+                    None => Ok(None),
+                    Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+                    Some(v) => Err(ConfigError::at(
+                        &def.loc,
+                        join_key(&join_key_path, field),
+                        format!("expected a string, found {}", v.type_str()),
+                    )),
+                }
+            };
+            let relationship = text("relationship")?;
+            if let Some(r) = &relationship {
+                if !JOIN_RELATIONSHIPS.contains(&r.as_str()) {
                     return Err(ConfigError::at(
-                        &item.loc,
-                        list_key,
-                        format!("metric '{}' is not defined", item.value),
+                        &def.loc,
+                        join_key(&join_key_path, "relationship"),
+                        format!(
+                            "expected one of {}, found \"{r}\"",
+                            JOIN_RELATIONSHIPS.join(", ")
+                        ),
                     ));
-                };
-                self.metric(def, &mut Vec::new())?;
-                for statistic in def.statistics.iter().flatten() {
-                    if seen.insert((def.name.clone(), statistic.name.clone())) {
-                        summaries.push(SummarySpec {
-                            metric: def.name.clone(),
-                            statistic: StatisticSpec {
-                                name: statistic.name.clone(),
-                                params: statistic.params.clone(),
-                            },
-                            pre_treatments: statistic.pre_treatments.clone(),
-                        });
-                    }
                 }
             }
+            let on_expression = text("on_expression")?;
+            self.data_source(
+                &Sourced::new(other.clone(), def.loc.clone()),
+                &join_key_path,
+            )?;
+            out.push(DataSourceJoinSpec {
+                data_source: other.clone(),
+                relationship,
+                on_expression,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Python's `str.format(dataset=...)` of a from expression, as mozanalysis applies it:
+    /// the experiment's app dataset, else the data source's `default_dataset`. Like upstream, a
+    /// `{dataset}` template needs a `default_dataset`.
+    fn fill_dataset(
+        &self,
+        text: &str,
+        default_dataset: Option<&str>,
+        loc: &Loc,
+        key: &str,
+    ) -> Result<String> {
+        let default_dataset = default_dataset.filter(|d| !d.is_empty());
+        if default_dataset.is_none() {
+            // Upstream validates `from_expression.format()` without arguments.
+            if let Err(e) = python_format(text, &[]) {
+                return Err(ConfigError::at(
+                    loc,
+                    key,
+                    format!(
+                        "{e}; a from_expression with a {{dataset}} template needs a \
+                         default_dataset (write {{{{ and }}}} for literal braces)"
+                    ),
+                ));
+            }
+        }
+        let dataset = if self.dataset.is_empty() {
+            default_dataset.unwrap_or_default()
+        } else {
+            self.dataset.as_str()
+        };
+        python_format(text, &[("dataset", dataset)])
+            .map_err(|e| ConfigError::at(loc, key, e.to_string()))
+    }
+
+    /// Upstream's default analysis units: `client_id`, plus `profile_group_id` on desktop.
+    fn default_units(&self) -> Vec<AnalysisUnit> {
+        if self.app == "firefox_desktop" {
+            vec![AnalysisUnit::Client, AnalysisUnit::ProfileGroup]
+        } else {
+            vec![AnalysisUnit::Client]
+        }
+    }
+
+    /// The platform's definition of metric `name`, with a stub's patch if one applied.
+    fn platform_metric(&self, name: &str) -> Option<MetricDefinition> {
+        if let Some(patched) = self.patched.get(name) {
+            return Some(patched.clone());
+        }
+        self.collection
+            .definitions(self.app)
+            .and_then(|p| p.metrics.definitions.get(name))
+            .cloned()
+    }
+
+    fn known_metric_names(&self) -> Vec<&String> {
+        let mut names: Vec<&String> = self.spec.metrics.definitions.keys().collect();
+        names.extend(
+            self.collection
+                .definitions(self.app)
+                .iter()
+                .flat_map(|p| p.metrics.definitions.keys()),
+        );
+        names
+    }
+
+    fn periods(&mut self) -> Result<Vec<(AnalysisPeriod, Vec<SummarySpec>)>> {
+        let spec = self.spec;
+        let mut periods = Vec::new();
+        for period in AnalysisPeriod::ALL {
+            let Some(list) = spec.metrics.periods.iter().find(|p| p.period == period) else {
+                continue;
+            };
+            let mut summaries = Vec::new();
+            for item in &list.metrics {
+                summaries.extend(self.metric_reference(item, &join_key("metrics", &list.key))?);
+            }
+            let summaries = last_occurrences(summaries);
             if !summaries.is_empty() {
-                periods.push((list.period, summaries));
+                periods.push((period, summaries));
             }
         }
         Ok(periods)
     }
 
-    /// Validates a used metric (and, recursively, the metrics it depends on) and records it.
-    fn metric(&mut self, def: &MetricDefinition, stack: &mut Vec<String>) -> Result<()> {
-        if self.metrics.contains_key(&def.name) {
-            return Ok(());
-        }
+    /// A metric named in a period list: the spec's definition, else the platform's.
+    fn metric_reference(&mut self, name: &Sourced<String>, key: &str) -> Result<Vec<SummarySpec>> {
+        let def = match self.spec.metrics.definitions.get(&name.value) {
+            Some(def) => def.clone(),
+            None => match self.platform_metric(&name.value) {
+                Some(def) if def.statistics.as_ref().is_none_or(|s| s.is_empty()) => {
+                    let defined_at = def
+                        .loc
+                        .file
+                        .as_ref()
+                        .map(|f| format!(" (defined in {})", f.display()))
+                        .unwrap_or_default();
+                    return Err(ConfigError::at(
+                        &name.loc,
+                        key,
+                        format!(
+                            "No statistical treatment defined for metric '{}'{defined_at}: add \
+                             [metrics.{}.statistics.<statistic>] to the config",
+                            name.value, name.value
+                        ),
+                    ));
+                }
+                Some(def) => def,
+                None => {
+                    return Err(ConfigError::at(
+                        &name.loc,
+                        key,
+                        format!(
+                            "Could not locate metric {}{}",
+                            name.value,
+                            did_you_mean(&name.value, self.known_metric_names())
+                        ),
+                    ))
+                }
+            },
+        };
+        self.metric(&def)
+    }
+
+    /// Resolves a metric definition into its summaries, recording the metric (and the metrics
+    /// it depends on) in the spec.
+    fn metric(&mut self, def: &MetricDefinition) -> Result<Vec<SummarySpec>> {
         let key = join_key("metrics", &def.name);
-        if stack.contains(&def.name) {
-            stack.push(def.name.clone());
+        if self.resolving.contains(&def.name) {
+            self.resolving.push(def.name.clone());
             return Err(ConfigError::at(
                 &def.loc,
                 join_key(&key, "depends_on"),
                 format!(
                     "metrics depend on each other in a cycle: {}",
-                    stack.join(" -> ")
+                    self.resolving.join(" -> ")
                 ),
             ));
         }
-        let derived = !def.depends_on.is_empty();
-        let (select_expression, data_source) = match (&def.select_expression, &def.data_source) {
-            (Some(expression), Some(source)) => {
-                self.data_source(source, &join_key(&key, "data_source"))?;
-                (Some(expression.value.clone()), Some(source.value.clone()))
-            }
-            (expression, source) if derived => {
-                // Upstream: a metric with `depends_on` and without a complete definition is
-                // computed from its upstream metrics only; a lone select_expression or
-                // data_source is dropped.
-                if expression.is_some() || source.is_some() {
-                    tracing::warn!(
-                        metric = %def.name,
-                        "a metric with depends_on needs both select_expression and data_source \
-                         to be computed from data; the one given is ignored"
-                    );
-                }
-                (None, None)
-            }
-            (Some(_), None) => {
+        self.resolving.push(def.name.clone());
+        let result = self.metric_unchecked(def, &key);
+        self.resolving.pop();
+        result
+    }
+
+    fn metric_unchecked(&mut self, def: &MetricDefinition, key: &str) -> Result<Vec<SummarySpec>> {
+        let mut upstream: Option<Vec<String>> = None;
+        for dependency in &def.depends_on {
+            // Upstream looks for the upstream metric in the platform's definitions first.
+            let found = self.platform_metric(&dependency.value).or_else(|| {
+                self.spec
+                    .metrics
+                    .definitions
+                    .get(&dependency.value)
+                    .cloned()
+            });
+            let Some(upstream_def) = found else {
                 return Err(ConfigError::at(
-                    &def.loc,
-                    join_key(&key, "data_source"),
+                    &dependency.loc,
+                    join_key(key, "depends_on"),
                     format!(
-                        "required key is missing (metric '{}' has a select_expression)",
-                        def.name
+                        "No definition found for referenced upstream metric {}{}",
+                        dependency.value,
+                        did_you_mean(&dependency.value, self.known_metric_names())
                     ),
-                ))
+                ));
+            };
+            self.metric(&upstream_def)?;
+            let names = upstream.get_or_insert_with(Vec::new);
+            if !names.contains(&dependency.value) {
+                names.push(dependency.value.clone());
             }
-            (None, _) => {
+        }
+
+        let complete = def.select_expression.is_some() && def.data_source.is_some();
+        if complete {
+            let metric = self.full_metric(def, key)?;
+            return self.summaries(def, key, &metric.name);
+        }
+        if let Some(upstream) = upstream {
+            let metric = self.metric_spec(def, None, None, upstream);
+            self.record(metric);
+            return self.summaries(def, key, &def.name);
+        }
+        let Some(platform) = self.platform_metric(&def.name) else {
+            let what = match (&def.select_expression, &def.data_source) {
+                (Some(_), None) => "it has a select_expression but no data_source",
+                (None, Some(_)) => "it has a data_source but no select_expression",
+                _ => "it has no select_expression",
+            };
+            return Err(ConfigError::at(
+                &def.loc,
+                key,
+                format!(
+                    "No default definition found for referenced metric {}: {what}, and the {} \
+                     definitions do not define it{}",
+                    def.name,
+                    self.app,
+                    did_you_mean(&def.name, self.known_metric_names())
+                ),
+            ));
+        };
+        if platform.select_expression.is_none() || platform.data_source.is_none() {
+            if platform.depends_on.is_empty() {
                 return Err(ConfigError::at(
-                    &def.loc,
+                    &platform.loc,
                     key,
                     format!(
-                        "metric '{}' has neither a select_expression nor depends_on",
-                        def.name
+                        "the {} definition of metric {} has no select_expression or data_source",
+                        self.app, def.name
                     ),
-                ))
+                ));
             }
-        };
+        }
+        // A stub: the platform's metric with the stub's statistics (see the module docs).
         if def.statistics.as_ref().is_none_or(|s| s.is_empty()) {
             return Err(ConfigError::at(
                 &def.loc,
                 key,
-                format!("No statistical treatment defined for metric '{}'", def.name),
+                format!(
+                    "No statistical treatment defined for metric '{}' (a [metrics.{}] table \
+                     without select_expression uses the {} definition and needs its own \
+                     [metrics.{}.statistics.<statistic>])",
+                    def.name, def.name, self.app, def.name
+                ),
             ));
         }
-        stack.push(def.name.clone());
-        for upstream in &def.depends_on {
-            let Some(upstream_def) = self.config.metrics.definitions.get(&upstream.value) else {
-                return Err(ConfigError::at(
-                    &upstream.loc,
-                    join_key(&key, "depends_on"),
-                    format!("metric '{}' is not defined", upstream.value),
-                ));
-            };
-            self.metric(upstream_def, stack)?;
+        let mut patched = platform;
+        patched.statistics = def.statistics.clone();
+        if let Some(bases) = def.analysis_bases.clone().filter(|b| !b.is_empty()) {
+            patched.analysis_bases = Some(bases);
         }
-        stack.pop();
-        let mut depends_on: Vec<String> = Vec::new();
-        for upstream in &def.depends_on {
-            if !depends_on.contains(&upstream.value) {
-                depends_on.push(upstream.value.clone());
-            }
+        if let Some(units) = def.analysis_units.clone().filter(|u| !u.is_empty()) {
+            patched.analysis_units = Some(units);
         }
-        self.metrics.insert(
-            def.name.clone(),
-            MetricSpec {
-                name: def.name.clone(),
-                select_expression,
-                data_source,
-                friendly_name: def.friendly_name.as_deref().map(dedent),
-                description: def.description.as_deref().map(dedent),
-                bigger_is_better: def.bigger_is_better.unwrap_or(true),
-                analysis_bases: def
-                    .analysis_bases
-                    .clone()
-                    .filter(|b| !b.is_empty())
-                    .unwrap_or_else(|| AnalysisBasis::ALL.to_vec()),
-                depends_on,
-            },
+        self.patched.insert(def.name.clone(), patched.clone());
+        self.metric_unchecked(&patched, key)
+    }
+
+    /// A metric with its own select expression and data source.
+    fn full_metric(&mut self, def: &MetricDefinition, key: &str) -> Result<MetricSpec> {
+        let (Some(template), Some(source)) = (&def.select_expression, &def.data_source) else {
+            unreachable!("full_metric is called for complete definitions only");
+        };
+        let parameters = template
+            .value
+            .contains("parameters")
+            .then_some(&self.parameters);
+        let select_expression = self
+            .templates
+            .render_select_expression(&template.value, parameters)
+            .map_err(|e| {
+                let mut message = e.to_string();
+                if message.contains("parameters") {
+                    message.push_str(
+                        " (parameters are declared by outcomes; an experiment config's \
+                         [parameters] only set the values of parameters an outcome it uses \
+                         declares)",
+                    );
+                }
+                ConfigError::at(&template.loc, join_key(key, "select_expression"), message)
+            })?;
+        self.data_source(source, &join_key(key, "data_source"))?;
+        let units = def
+            .analysis_units
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| self.default_units());
+        let source_units = &self.data_sources[&source.value].analysis_units;
+        if let Some(missing) = units
+            .iter()
+            .find(|u| !source_units.iter().any(|s| s == u.value()))
+        {
+            return Err(ConfigError::at(
+                &def.loc,
+                join_key(key, "analysis_units"),
+                format!(
+                    "data_source {} (app: {}) does not support all analysis_units specified by \
+                     metric {}: '{}' is not among the data source's [{}]",
+                    source.value,
+                    self.app,
+                    def.name,
+                    missing.value(),
+                    source_units.join(", ")
+                ),
+            ));
+        }
+        let metric = self.metric_spec(
+            def,
+            Some(select_expression),
+            Some(source.value.clone()),
+            Vec::new(),
         );
-        Ok(())
+        self.record(metric.clone());
+        Ok(metric)
+    }
+
+    fn metric_spec(
+        &self,
+        def: &MetricDefinition,
+        select_expression: Option<String>,
+        data_source: Option<String>,
+        depends_on: Vec<String>,
+    ) -> MetricSpec {
+        MetricSpec {
+            name: def.name.clone(),
+            select_expression,
+            data_source,
+            friendly_name: def.friendly_name.as_deref().map(dedent),
+            description: def.description.as_deref().map(dedent),
+            bigger_is_better: def.bigger_is_better.unwrap_or(true),
+            analysis_bases: def
+                .analysis_bases
+                .clone()
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| AnalysisBasis::ALL.to_vec()),
+            depends_on,
+        }
+    }
+
+    /// Records a resolved metric (the first resolution of a name is kept).
+    fn record(&mut self, metric: MetricSpec) {
+        self.metrics.entry(metric.name.clone()).or_insert(metric);
+    }
+
+    /// The summaries of a resolved metric: one per configured statistic.
+    fn summaries(
+        &self,
+        def: &MetricDefinition,
+        key: &str,
+        metric: &str,
+    ) -> Result<Vec<SummarySpec>> {
+        let Some(statistics) = &def.statistics else {
+            return Err(ConfigError::at(
+                &def.loc,
+                key,
+                format!(
+                    "No statistical treatment defined for metric '{}' (add a \
+                     [metrics.{}.statistics.<statistic>] table)",
+                    def.name, def.name
+                ),
+            ));
+        };
+        if statistics.is_empty() {
+            return Err(ConfigError::at(
+                &def.loc,
+                join_key(key, "statistics"),
+                format!("Metric {} has no statistical treatment defined.", def.name),
+            ));
+        }
+        statistics
+            .iter()
+            .map(|s| {
+                validate_statistic(s, &join_key(&join_key(key, "statistics"), &s.name))?;
+                Ok(SummarySpec {
+                    metric: metric.to_string(),
+                    statistic: StatisticSpec {
+                        name: s.name.clone(),
+                        params: s.params.clone(),
+                    },
+                    pre_treatments: s.pre_treatments.clone(),
+                })
+            })
+            .collect()
     }
 }
 
-fn data_source_spec(def: &DataSourceDefinition) -> Result<DataSourceSpec> {
-    let from_expression = def.from_expression.as_ref().ok_or_else(|| {
-        ConfigError::at(
-            &def.loc,
-            join_key(&join_key("data_sources", &def.name), "from_expression"),
-            "required key is missing",
-        )
-    })?;
-    Ok(DataSourceSpec {
-        name: def.name.clone(),
-        from_expression: from_expression.value.clone(),
-        client_id_column: or_default(&def.client_id_column, DEFAULT_CLIENT_ID_COLUMN),
-        submission_date_column: or_default(
-            &def.submission_date_column,
-            DEFAULT_SUBMISSION_DATE_COLUMN,
-        ),
-        experiments_column_type: or_default(
-            &def.experiments_column_type,
-            DEFAULT_EXPERIMENTS_COLUMN_TYPE,
-        ),
-        friendly_name: def.friendly_name.clone(),
-        description: def.description.clone(),
-    })
+/// Checks a statistic's name, parameters and pre-treatments against the catalog.
+fn validate_statistic(s: &StatisticDefinition, key: &str) -> Result<()> {
+    let names = catalog::STATISTICS.iter().map(|k| k.name);
+    let Some(kind) = catalog::statistic(&s.name) else {
+        let names: Vec<&str> = names.collect();
+        return Err(ConfigError::at(
+            &s.loc,
+            key,
+            format!(
+                "unknown statistic '{}'{} (known: {})",
+                s.name,
+                did_you_mean(&s.name, names.iter()),
+                names.join(", ")
+            ),
+        ));
+    };
+    for param in s.params.keys() {
+        if !kind.params.contains(&param.as_str()) {
+            return Err(ConfigError::at(
+                &s.loc,
+                join_key(key, param),
+                format!(
+                    "unknown parameter of {}{} (parameters: {})",
+                    s.name,
+                    did_you_mean(param, kind.params.iter()),
+                    if kind.params.is_empty() {
+                        "none".to_string()
+                    } else {
+                        kind.params.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    let pre_key = join_key(key, "pre_treatments");
+    for (i, pre) in s.pre_treatments.iter().enumerate() {
+        let item_key = format!("{pre_key}[{i}]");
+        let Some(kind) = catalog::pre_treatment(&pre.name) else {
+            let names: Vec<&str> = catalog::PRE_TREATMENTS.iter().map(|k| k.name).collect();
+            return Err(ConfigError::at(
+                &s.loc,
+                item_key,
+                format!(
+                    "unknown pre-treatment '{}'{} (known: {})",
+                    pre.name,
+                    did_you_mean(&pre.name, names.iter()),
+                    names.join(", ")
+                ),
+            ));
+        };
+        for arg in pre.args.keys() {
+            if !kind.args.contains(&arg.as_str()) {
+                return Err(ConfigError::at(
+                    &s.loc,
+                    join_key(&item_key, arg),
+                    format!(
+                        "unknown argument of pre-treatment {}{} (arguments: {})",
+                        pre.name,
+                        did_you_mean(arg, kind.args.iter()),
+                        if kind.args.is_empty() {
+                            "none".to_string()
+                        } else {
+                            kind.args.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        if kind.name.ends_with("_threshold") && !pre.args.contains_key("threshold") {
+            return Err(ConfigError::at(
+                &s.loc,
+                join_key(&item_key, "threshold"),
+                format!("required argument of pre-treatment {} is missing", pre.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Upstream's de-duplication: the last occurrence of each (metric, statistic) pair wins; the
+/// survivors keep their order.
+fn last_occurrences(summaries: Vec<SummarySpec>) -> Vec<SummarySpec> {
+    let mut seen = BTreeSet::new();
+    let mut kept: Vec<SummarySpec> = summaries
+        .into_iter()
+        .rev()
+        .filter(|s| seen.insert((s.metric.clone(), s.statistic.name.clone())))
+        .collect();
+    kept.reverse();
+    kept
 }
 
 /// The value, or `default` when unset or empty (upstream treats empty values as unset).

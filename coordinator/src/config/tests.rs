@@ -2,9 +2,9 @@
 
 use super::*;
 use jetstream_proto::spec::{
-    Branch, DataSourceSpec, ExperimentOverrides, ExperimentSpec, ExperimentStatus,
-    ExposureSignalSpec, MetricSpec, PreTreatmentSpec, SegmentDataSourceSpec, SegmentSpec,
-    StatisticSpec, SummarySpec, WindowBound,
+    Branch, DataSourceJoinSpec, DataSourceSpec, ExperimentOverrides, ExperimentSpec,
+    ExperimentStatus, ExposureSignalSpec, MetricSpec, PreTreatmentSpec, SegmentDataSourceSpec,
+    SegmentSpec, StatisticSpec, SummarySpec, WindowBound,
 };
 use jetstream_proto::{AnalysisBasis, AnalysisPeriod};
 use serde_json::json;
@@ -170,6 +170,9 @@ experiments_column_type = "native"
 [data_sources.clients_daily.joins.other]
 relationship = "many_to_one"
 
+[data_sources.other]
+from_expression = "telemetry.other"
+
 [data_sources.events]
 from_expression = "(SELECT * FROM events)"
 client_id_column = "legacy_client_id"
@@ -227,7 +230,6 @@ fn full_config_resolves_to_the_expected_spec() {
     exp.end_date = Some(date("2024-02-15"));
     exp.enrollment_end_date = Some(date("2024-01-08"));
     exp.segments = vec!["heavy".into()];
-    exp.outcomes = vec!["o1".into()];
     let spec = resolve_text(FULL, &exp).unwrap();
 
     let expected_experiment = ExperimentSpec {
@@ -245,7 +247,7 @@ fn full_config_resolves_to_the_expected_spec() {
         enrollment_period: 10,
         is_rollout: false,
         randomization_unit: Some("normandy_id".into()),
-        outcomes: vec!["o1".into()],
+        outcomes: vec![],
         skip: false,
         enrollment_query: Some("SELECT 1".into()),
         sample_size: 50,
@@ -256,6 +258,8 @@ fn full_config_resolves_to_the_expected_spec() {
             enrollment_period: Some(10),
             skip: Some(false),
         },
+        enrollments_query_type: None,
+        analysis_unit: "client_id".into(),
     };
     assert_eq!(spec.experiment, expected_experiment);
 
@@ -299,17 +303,18 @@ fn full_config_resolves_to_the_expected_spec() {
     assert_eq!(
         spec.periods,
         vec![
+            // Periods in Jetstream's order.
+            (
+                AnalysisPeriod::Day,
+                vec![summary("clicks", "bootstrap_mean")]
+            ),
             (
                 AnalysisPeriod::Week,
                 vec![linear.clone(), bootstrap.clone(), ratio.clone()]
             ),
             (AnalysisPeriod::Days28, both.clone()),
-            // The repeated `active_hours` adds nothing.
-            (AnalysisPeriod::Overall, vec![linear, bootstrap, ratio]),
-            (
-                AnalysisPeriod::Day,
-                vec![summary("clicks", "bootstrap_mean")]
-            ),
+            // The repeated `active_hours` counts at its last occurrence, as upstream.
+            (AnalysisPeriod::Overall, vec![ratio, linear, bootstrap]),
             (AnalysisPeriod::PreenrollmentWeek, both.clone()),
             (AnalysisPeriod::PreenrollmentDays28, both),
         ]
@@ -378,6 +383,13 @@ fn full_config_resolves_to_the_expected_spec() {
             from_expression: "telemetry.clients_daily".into(),
             client_id_column: "client_id".into(),
             submission_date_column: "submission_date".into(),
+            group_id_column: "profile_group_id".into(),
+            analysis_units: vec!["client_id".into(), "profile_group_id".into()],
+            joins: vec![DataSourceJoinSpec {
+                data_source: "other".into(),
+                relationship: Some("many_to_one".into()),
+                on_expression: None,
+            }],
             experiments_column_type: "native".into(),
             friendly_name: Some("Clients daily".into()),
             description: Some("One row per client per day".into()),
@@ -390,7 +402,25 @@ fn full_config_resolves_to_the_expected_spec() {
             from_expression: "(SELECT * FROM events)".into(),
             client_id_column: "legacy_client_id".into(),
             submission_date_column: "DATE(submission_timestamp)".into(),
+            group_id_column: "profile_group_id".into(),
+            analysis_units: vec!["client_id".into(), "profile_group_id".into()],
+            joins: vec![],
             experiments_column_type: "none".into(),
+            friendly_name: None,
+            description: None,
+        },
+    );
+    data_sources.insert(
+        "other".to_string(),
+        DataSourceSpec {
+            name: "other".into(),
+            from_expression: "telemetry.other".into(),
+            client_id_column: "client_id".into(),
+            submission_date_column: "submission_date".into(),
+            group_id_column: "profile_group_id".into(),
+            analysis_units: vec!["client_id".into(), "profile_group_id".into()],
+            joins: vec![],
+            experiments_column_type: "simple".into(),
             friendly_name: None,
             description: None,
         },
@@ -471,8 +501,10 @@ fn full_config_keeps_the_parsed_values() {
     // Every value knows its line.
     assert_eq!(x.enrollment_period.as_ref().unwrap().loc.line, Some(5));
     assert_eq!(x.segments[1].loc.line, Some(9));
-    let parameters = &config.parameters.as_ref().unwrap().value;
-    assert_eq!(parameters["id"]["value"].as_str(), Some("123"));
+    assert_eq!(
+        config.parameters["id"].value,
+        Some(ParameterValue::Text("123".into()))
+    );
     let keys: Vec<_> = config
         .metrics
         .periods
@@ -518,9 +550,9 @@ overall = ["m"]
 [metrics.m]
 select_expression = "SUM(x)"
 data_source = "ds"
-[metrics.m.statistics.zeta]
-[metrics.m.statistics.alpha]
-[metrics.m.statistics.mid]
+[metrics.m.statistics.sum]
+[metrics.m.statistics.binomial]
+[metrics.m.statistics.deciles]
 [data_sources.ds]
 from_expression = "t"
 "#;
@@ -530,7 +562,7 @@ from_expression = "t"
         .iter()
         .map(|s| s.statistic.name.as_str())
         .collect();
-    assert_eq!(names, ["zeta", "alpha", "mid"]);
+    assert_eq!(names, ["sum", "binomial", "deciles"]);
 }
 
 fn enrollment_period(config: &str, exp: &ExperimenterExperiment) -> i64 {
@@ -650,7 +682,10 @@ fn load_config_reads_files_and_names_them() {
     std::fs::write(&path, "[experiment]\nsample_size = 0\n").unwrap();
     let error = load_config(&path).unwrap_err().to_string();
     assert!(
-        error.starts_with(&format!("{}:2: `experiment.sample_size`", path.display())),
+        error.starts_with(&format!(
+            "{}:2:15: `experiment.sample_size`",
+            path.display()
+        )),
         "{error}"
     );
 
@@ -669,7 +704,7 @@ fn wrong_types_name_the_key_and_line() {
     let error = parse_err("[experiment]\nenrollment_period = \"x\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:2: `experiment.enrollment_period`: expected a non-negative integer (days), found \"x\""
+        "test-config.toml:2:21: `experiment.enrollment_period`: expected a non-negative integer (days), found \"x\""
     );
     assert_eq!(error.key(), Some("experiment.enrollment_period"));
     assert_eq!(error.line(), Some(2));
@@ -677,7 +712,7 @@ fn wrong_types_name_the_key_and_line() {
     let error = parse_err("\n[experiment]\nstart_date = \"2024/01/01\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:3: `experiment.start_date`: expected a date \"YYYY-MM-DD\", found \"2024/01/01\""
+        "test-config.toml:3:14: `experiment.start_date`: expected a date \"YYYY-MM-DD\", found \"2024/01/01\""
     );
 
     let error = parse_err("[experiment]\nend_date = 2024-01-01T10:00:00\n");
@@ -691,7 +726,7 @@ fn wrong_types_name_the_key_and_line() {
     let error = parse_err("[experiment]\nskip = \"yes\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:2: `experiment.skip`: expected a boolean, found \"yes\""
+        "test-config.toml:2:8: `experiment.skip`: expected a boolean, found \"yes\""
     );
 
     let error = parse_err("[experiment]\nsegments = [\"a\", 3]\n");
@@ -705,13 +740,13 @@ fn wrong_types_name_the_key_and_line() {
     let error = parse_err("[experiment]\nenrollment_period = 7.5\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:2: `experiment.enrollment_period`: expected a non-negative integer (days), found 7.5"
+        "test-config.toml:2:21: `experiment.enrollment_period`: expected a non-negative integer (days), found 7.5"
     );
 
     let error = parse_err("[metrics]\nweekly = \"m\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:2: `metrics.weekly`: expected a list of metric names, found \"m\""
+        "test-config.toml:2:10: `metrics.weekly`: expected a list of metric names, found \"m\""
     );
 
     let error = parse_err("[metrics.m]\nbigger_is_better = 1\n");
@@ -809,7 +844,7 @@ fn undefined_metric() {
     let error = resolve_err("[metrics]\nweekly = [\n  \"foo\",\n]\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:3: `metrics.weekly`: metric 'foo' is not defined"
+        "test-config.toml:3:3: `metrics.weekly`: Could not locate metric foo"
     );
     let error = resolve_err("[metrics]\n28_day = [\"foo\"]\n");
     assert_eq!(error.key(), Some("metrics.28_day"));
@@ -821,14 +856,14 @@ fn undefined_data_source() {
     let error = resolve_err(text);
     assert_eq!(
         error.to_string(),
-        "test-config.toml:5: `metrics.m.data_source`: data source 'nope' is not defined"
+        "test-config.toml:5:15: `metrics.m.data_source`: No default definition for data source 'nope' [firefox_desktop] found"
     );
 
     let text = "[experiment.exposure_signal]\nname = \"e\"\ndata_source = \"nope\"\nselect_expression = \"TRUE\"\n";
     let error = resolve_err(text);
     assert_eq!(
         error.to_string(),
-        "test-config.toml:3: `experiment.exposure_signal.data_source`: data source 'nope' is not defined"
+        "test-config.toml:3:15: `experiment.exposure_signal.data_source`: No default definition for data source 'nope' [firefox_desktop] found"
     );
 
     // A used data source needs a from_expression.
@@ -836,7 +871,7 @@ fn undefined_data_source() {
     let error = resolve_err(text);
     assert_eq!(
         error.to_string(),
-        "test-config.toml:7: `data_sources.ds.from_expression`: required key is missing"
+        "test-config.toml:7:1: `data_sources.ds.from_expression`: required key is missing"
     );
 }
 
@@ -846,7 +881,7 @@ fn undefined_segments() {
     let error = resolve_err(&text);
     assert_eq!(
         error.to_string(),
-        "test-config.toml:2: `experiment.segments`: segment 'nope' is not defined"
+        "test-config.toml:2:13: `experiment.segments`: Could not find definition for segment 'nope'"
     );
 
     // A segment Experimenter lists must be defined too.
@@ -854,27 +889,33 @@ fn undefined_segments() {
     exp.segments = vec!["regular_users_v3".into()];
     let error = resolve_text(ONE_METRIC, &exp).unwrap_err().to_string();
     assert!(
-        error.starts_with("test-config.toml: segment 'regular_users_v3'"),
+        error.starts_with(
+            "test-config.toml: Could not find definition for segment 'regular_users_v3', which \
+             Experimenter lists"
+        ),
         "{error}"
     );
     let error = resolve(&exp, None, date("2024-06-01"))
         .unwrap_err()
         .to_string();
-    assert!(error.starts_with("segment 'regular_users_v3'"), "{error}");
+    assert!(
+        error.starts_with("Could not find definition for segment 'regular_users_v3'"),
+        "{error}"
+    );
 
     // A segment's data source must be defined.
     let text = "[experiment]\nsegments = [\"s\"]\n[segments.s]\nselect_expression = \"TRUE\"\ndata_source = \"sds\"\n";
     let error = resolve_err(text);
     assert_eq!(
         error.to_string(),
-        "test-config.toml:5: `segments.s.data_source`: segment data source 'sds' is not defined"
+        "test-config.toml:5:15: `segments.s.data_source`: Could not find definition for segment data source 'sds'"
     );
 
     // Required keys of segments.
     let error = parse_err("[segments.s]\nselect_expression = \"TRUE\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:1: `segments.s.data_source`: required key is missing"
+        "test-config.toml:1:1: `segments.s.data_source`: required key is missing"
     );
     let error = parse_err(
         "[segments.data_sources.d]\nwindow_start = 1\nwindow_end = 0\nfrom_expression = \"t\"\n",
@@ -900,33 +941,32 @@ fn metric_definition_errors() {
     let error = resolve_err("[metrics]\nweekly = [\"m\"]\n[metrics.m]\nselect_expression = \"SUM(x)\"\ndata_source = \"ds\"\n[data_sources.ds]\nfrom_expression = \"t\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:3: `metrics.m`: No statistical treatment defined for metric 'm'"
+        "test-config.toml:3:1: `metrics.m`: No statistical treatment defined for metric 'm' (add a [metrics.m.statistics.<statistic>] table)"
     );
 
+    // A stub patches a platform definition; without one it is undefined.
     let error = resolve_err("[metrics]\nweekly = [\"m\"]\n[metrics.m]\nfriendly_name = \"M\"\n[metrics.m.statistics.binomial]\n");
     assert!(
-        error
-            .to_string()
-            .contains("metric 'm' has neither a select_expression nor depends_on"),
+        error.to_string().contains(
+            "No default definition found for referenced metric m: it has no select_expression"
+        ),
         "{error}"
     );
 
-    // A stub (as used to patch platform definitions) is reported as incomplete first.
-    let error = resolve_err("[metrics]\nweekly = [\"m\"]\n[metrics.m]\n");
+    // A select_expression without a data source is a stub too (upstream ignores it).
+    let error = resolve_err("[metrics]\nweekly = [\"m\"]\n[metrics.m]\nselect_expression = \"SUM(x)\"\n[metrics.m.statistics.binomial]\n");
+    assert_eq!(error.key(), Some("metrics.m"));
     assert!(
         error
             .to_string()
-            .contains("has neither a select_expression nor depends_on"),
+            .contains("it has a select_expression but no data_source"),
         "{error}"
     );
-
-    let error = resolve_err("[metrics]\nweekly = [\"m\"]\n[metrics.m]\nselect_expression = \"SUM(x)\"\n[metrics.m.statistics.binomial]\n");
-    assert_eq!(error.key(), Some("metrics.m.data_source"));
 
     let error = resolve_err("[metrics]\nweekly = [\"m\"]\n[metrics.m]\ndepends_on = [\"a\", \"zz\"]\n[metrics.m.statistics.population_ratio]\n[metrics.a]\nselect_expression = \"SUM(x)\"\ndata_source = \"ds\"\n[metrics.a.statistics.sum]\n[data_sources.ds]\nfrom_expression = \"t\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:4: `metrics.m.depends_on`: metric 'zz' is not defined"
+        "test-config.toml:4:20: `metrics.m.depends_on`: No definition found for referenced upstream metric zz"
     );
 
     // An upstream metric needs statistics too (upstream resolves it fully).
@@ -973,7 +1013,7 @@ drop_highest = 0.0
 pre_treatments = [
   "remove_nulls",
   {name = "normalize_over_analysis_period"},
-  {name = "censor_highest_values", fraction = 0.999, flag = true, list = [1, 2]},
+  {name = "censor_highest_values", fraction = 0.999},
 ]
 [metrics.m.statistics.deciles]
 pre_treatments = ["log"]
@@ -1000,7 +1040,7 @@ from_expression = "t"
             },
             PreTreatmentSpec {
                 name: "censor_highest_values".into(),
-                args: params(json!({"fraction": 0.999, "flag": true, "list": [1, 2]})),
+                args: params(json!({"fraction": 0.999})),
             },
         ]
     );
@@ -1082,7 +1122,7 @@ fn exposure_signal_window_bounds() {
         parse_err("[experiment.exposure_signal]\nname = \"e\"\nselect_expression = \"TRUE\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:1: `experiment.exposure_signal.data_source`: required key is missing"
+        "test-config.toml:1:1: `experiment.exposure_signal.data_source`: required key is missing"
     );
 }
 
@@ -1106,19 +1146,28 @@ fn config_checks_against_experimenter() {
     exp.randomization_unit = Some("group_id".into());
     resolve_text("[experiment]\nanalysis_unit = \"profile_group_id\"\n", &exp).unwrap();
 
-    let error = resolve_err("[experiment]\nenrollments_query_type = \"glean-event\"\n");
-    assert_eq!(error.key(), Some("experiment.enrollments_query_type"));
+    // The enrollment query type is carried to the SQL layer.
+    let config = parse("[experiment]\nenrollments_query_type = \"glean-event\"\n").unwrap();
+    let spec = resolve(&experiment(), Some(&config), date("2024-06-01")).unwrap();
+    assert_eq!(
+        spec.experiment.enrollments_query_type.as_deref(),
+        Some("glean-event")
+    );
     let error = parse_err("[experiment]\nenrollments_query_type = \"glean\"\n");
     assert_eq!(error.key(), Some("experiment.enrollments_query_type"));
 
     let error = resolve_err("[experiment]\nis_private = true\ndataset_id = \"secret\"\n");
     assert_eq!(error.key(), Some("experiment.is_private"));
 
-    // Outcomes are kept for the outcomes layer and do not change the spec yet.
-    let config = parse("[experiment]\noutcomes = [\"networking\"]\n").unwrap();
-    assert_eq!(config.experiment.outcomes[0].value, "networking");
-    let spec = resolve(&experiment(), Some(&config), date("2024-06-01")).unwrap();
-    assert!(spec.experiment.outcomes.is_empty());
+    // An outcome must exist for the platform (there are none without repositories).
+    let error = resolve_err("[experiment]\noutcomes = [\"networking\"]\n");
+    assert_eq!(error.key(), Some("experiment.outcomes"));
+    assert!(
+        error
+            .to_string()
+            .contains("Outcome networking doesn't support the platform 'firefox_desktop'"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -1184,9 +1233,20 @@ fn self_contained_corpus_configs_resolve() {
     assert_eq!(spec.data_sources["chatbot"].experiments_column_type, "none");
     assert_eq!(spec.data_sources.len(), 2);
 
+    // This one uses metric-hub's `agg_any`: a repository holding only functions.toml.
+    let functions = tempfile::tempdir().unwrap();
+    std::fs::create_dir(functions.path().join("definitions")).unwrap();
+    std::fs::copy(
+        Path::new(CORPUS).join("../definitions/functions.toml"),
+        functions.path().join("definitions/functions.toml"),
+    )
+    .unwrap();
+    let collection = ConfigCollection::load(&[functions.path().to_path_buf()]).unwrap();
     let path = Path::new(CORPUS).join("navigational-suggestions.toml");
     let config = load_config(&path).unwrap();
-    let spec = resolve(&corpus_experiment(), Some(&config), date("2025-08-01")).unwrap();
+    let spec = collection
+        .resolve(&corpus_experiment(), Some(&config), date("2025-08-01"))
+        .unwrap();
     let ctr = &spec.metrics["nav_ctr"];
     assert_eq!(ctr.depends_on, ["nav_clicks", "nav_impressions"]);
     assert_eq!(ctr.select_expression, None);

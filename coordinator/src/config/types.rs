@@ -13,7 +13,10 @@ use jetstream_proto::{AnalysisBasis, AnalysisPeriod};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// A parsed (not yet resolved) metric-hub experiment config (`jetstream/<slug>.toml`).
+/// A parsed (not yet resolved) metric-hub file: an experiment config (`jetstream/<slug>.toml`),
+/// platform defaults (`defaults/<app>.toml`), platform definitions (`definitions/<app>.toml`)
+/// or an outcome (`outcomes/<platform>/<slug>.toml`, whose top-level period lists are kept in
+/// `metrics.periods`). One type for all, because upstream merges them into one another.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CustomConfig {
     /// The file the config was read from.
@@ -24,11 +27,14 @@ pub struct CustomConfig {
     pub data_sources: BTreeMap<String, DataSourceDefinition>,
     /// `[segments.<name>]` and `[segments.data_sources.<name>]`.
     pub segments: SegmentsConfig,
-    /// `[parameters]`, kept raw (used by outcome templating in a later layer).
-    pub parameters: Option<Sourced<toml::Table>>,
-    /// Top-level `friendly_name` / `description` (informational).
+    /// `[parameters.<name>]`: values for `{{parameters.<name>}}` in outcome metrics.
+    pub parameters: BTreeMap<String, ParameterDefinition>,
+    /// Top-level `friendly_name` / `description` (required in outcomes, informational
+    /// elsewhere).
     pub friendly_name: Option<Sourced<String>>,
     pub description: Option<Sourced<String>>,
+    /// An outcome's `default_metrics` (each must be defined in the outcome).
+    pub default_metrics: Vec<Sourced<String>>,
 }
 
 impl CustomConfig {
@@ -240,4 +246,94 @@ pub struct SegmentDataSourceDefinition {
     pub group_id_column: Option<String>,
     pub glean_client_id_column: Option<String>,
     pub legacy_client_id_column: Option<String>,
+}
+
+/// `[parameters.<name>]` (outcome parameters; an experiment config sets their values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParameterDefinition {
+    pub name: String,
+    pub loc: Loc,
+    pub friendly_name: Option<String>,
+    pub description: Option<String>,
+    pub value: Option<ParameterValue>,
+    pub default: Option<ParameterValue>,
+    pub distinct_by_branch: Option<bool>,
+}
+
+/// A parameter's `value` or `default`: one string, or one string per branch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParameterValue {
+    Text(String),
+    /// Branch slug → value, in the order written.
+    ByBranch(Vec<(String, String)>),
+}
+
+impl ParameterValue {
+    /// Python truthiness, which upstream's parameter merge relies on.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            ParameterValue::Text(t) => t.is_empty(),
+            ParameterValue::ByBranch(v) => v.is_empty(),
+        }
+    }
+}
+
+/// `[functions.<name>]` of `definitions/functions.toml`: a Jinja helper such as `agg_sum`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionDefinition {
+    pub name: String,
+    /// A Python format string with a `{select_expr}` placeholder.
+    pub definition: String,
+    pub loc: Loc,
+}
+
+/// What a metric-hub file is, from its place in the repository (upstream's `entity_from_path`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// `<slug>.toml`
+    Experiment,
+    /// `defaults/<app or experiment type>.toml`
+    Defaults,
+    /// `definitions/<platform>.toml`
+    Definitions,
+    /// `definitions/functions.toml`
+    Functions,
+    /// `outcomes/<platform>/<slug>.toml`
+    Outcome,
+}
+
+impl FileKind {
+    /// Classifies a path as upstream does: by its parent (and grandparent) directory names.
+    pub fn of_path(path: &std::path::Path) -> FileKind {
+        let parent = path.parent();
+        let parent_name = parent.and_then(|p| p.file_name()).and_then(|n| n.to_str());
+        let grandparent_name = parent
+            .and_then(|p| p.parent())
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str());
+        if grandparent_name == Some("outcomes") {
+            FileKind::Outcome
+        } else if parent_name == Some("defaults") {
+            FileKind::Defaults
+        } else if parent_name == Some("definitions") {
+            if path.file_name().and_then(|n| n.to_str()) == Some("functions.toml") {
+                FileKind::Functions
+            } else {
+                FileKind::Definitions
+            }
+        } else {
+            FileKind::Experiment
+        }
+    }
+
+    /// A word for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FileKind::Experiment => "experiment config",
+            FileKind::Defaults => "platform defaults",
+            FileKind::Definitions => "platform definitions",
+            FileKind::Functions => "functions",
+            FileKind::Outcome => "outcome",
+        }
+    }
 }
