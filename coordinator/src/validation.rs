@@ -108,13 +108,37 @@ pub enum InvalidName {
         kind: &'static str,
         name: String,
     },
+    #[error("{slug}: the '{kind}' enrollments query type (app {app}) is not supported by the query generator yet; only 'normandy' (Firefox desktop) is")]
+    EnrollmentsQueryType {
+        slug: String,
+        kind: String,
+        app: String,
+    },
 }
 
-/// Checks the names that generated SQL uses: metric, segment and data-source names become
+/// Checks what generated SQL relies on: an enrollments query type it can generate, and names:
+/// metric, segment and data-source names become
 /// column or alias identifiers and must be plain identifiers; the slug becomes a string literal
 /// (quoted) and, normalised, part of table names, and must look like an Experimenter slug.
 pub fn check_names(spec: &AnalysisSpec) -> Result<(), InvalidName> {
     let slug = &spec.experiment.slug;
+    // The enrollments query follows the config, else the platform (upstream's platform config).
+    let kind = spec
+        .experiment
+        .enrollments_query_type
+        .clone()
+        .or_else(|| {
+            crate::config::platform(&spec.experiment.app_name)
+                .map(|p| p.enrollments_query_type.to_string())
+        })
+        .unwrap_or_else(|| "normandy".to_string());
+    if kind != "normandy" && spec.experiment.enrollment_query.is_none() {
+        return Err(InvalidName::EnrollmentsQueryType {
+            slug: slug.clone(),
+            kind,
+            app: spec.experiment.app_name.clone(),
+        });
+    }
     let slug_ok = slug
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));

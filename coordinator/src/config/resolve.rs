@@ -1010,17 +1010,17 @@ impl<'a> Resolver<'a> {
                 ),
             ));
         };
-        if platform.select_expression.is_none() || platform.data_source.is_none() {
-            if platform.depends_on.is_empty() {
-                return Err(ConfigError::at(
-                    &platform.loc,
-                    key,
-                    format!(
-                        "the {} definition of metric {} has no select_expression or data_source",
-                        self.app, def.name
-                    ),
-                ));
-            }
+        if (platform.select_expression.is_none() || platform.data_source.is_none())
+            && platform.depends_on.is_empty()
+        {
+            return Err(ConfigError::at(
+                &platform.loc,
+                key,
+                format!(
+                    "the {} definition of metric {} has no select_expression or data_source",
+                    self.app, def.name
+                ),
+            ));
         }
         // A stub: the platform's metric with the stub's statistics (see the module docs).
         if def.statistics.as_ref().is_none_or(|s| s.is_empty()) {
