@@ -480,3 +480,22 @@ impl Warehouse for DuckDbWarehouse {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_tables_carry_their_last_updated_time() {
+        let w = DuckDbWarehouse::in_memory("mozanalysis").unwrap();
+        assert_eq!(w.table_last_updated("enrollments_x").unwrap(), None);
+        let before = chrono::Utc::now();
+        w.create_table_as("enrollments_x", "SELECT 1 AS a", WriteMode::Empty)
+            .unwrap();
+        let written = w.table_last_updated("enrollments_x").unwrap().unwrap();
+        assert!(written >= before - chrono::Duration::seconds(1));
+        assert!(written <= chrono::Utc::now());
+        // A name that is not a plain identifier is refused, not quoted into SQL.
+        assert!(w.table_last_updated("x'; DROP TABLE y; --").is_err());
+    }
+}

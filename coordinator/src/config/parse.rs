@@ -1,10 +1,19 @@
 //! TOML text → [`CustomConfig`]: type checks, unknown-key policy and line numbers.
 //!
+//! One parser for every kind of metric-hub file ([`FileKind`]): experiment configs, defaults,
+//! definitions and outcomes share the same tables; outcomes also have top-level period lists,
+//! `default_metrics` and a required `friendly_name`/`description`; `functions.toml` has only
+//! `[functions.<name>]`.
+//!
 //! Unknown-key policy (deliberate decisions):
 //! - top level: only metric-hub's allowed keys (`validate_config_settings`); anything else is an
-//!   error. A `[project]` table marks an OpMon config, which is an error here; the other
-//!   OpMon-only tables (`population`, `alerts`, `dimensions`, `functions`) are ignored, as are
-//!   top-level period lists (outcome syntax, ignored by upstream in experiment configs; warned).
+//!   error with a "did you mean". A `[project]` table marks an OpMon config, which is an error
+//!   here (repositories skip such files); the other OpMon-only tables (`population`, `alerts`,
+//!   `dimensions`, `functions`) are ignored, as are top-level period lists outside outcomes
+//!   (ignored by upstream; warned).
+//! - `[metrics] days28 = [...]` is read as `28_day` (upstream silently ignores the `days28`
+//!   spelling, which would drop the user's metrics without a word).
+//! - `[parameters.<name>]`: unknown keys are errors, as upstream.
 //! - `[experiment]` and `[experiment.exposure_signal]`: unknown keys are logged with
 //!   `tracing::warn` and ignored, as upstream (cattrs) silently ignores them (verified upstream);
 //!   real configs carry e.g. `enrollment_end_date`, and must keep loading.
@@ -60,6 +69,9 @@ const ENROLLMENTS_QUERY_TYPES: &[&str] = &[
     "cirrus",
     "background-update",
 ];
+
+/// The largest number of days a config may write (enrollment period, windows).
+const MAX_DAYS: i64 = 36_500;
 
 const EXPERIMENTS_COLUMN_TYPES: &[&str] = &["simple", "native", "glean", "events_stream", "none"];
 
@@ -223,6 +235,21 @@ impl Parser {
             Some(i) => Ok(Sourced::new(i, self.value_loc(e))),
             None => Err(self.expected_entry(e, key, what)),
         }
+    }
+
+    /// A number of days from `min` to [`MAX_DAYS`] (a bound that keeps date arithmetic in
+    /// range; a century of days is more than any analysis needs).
+    fn days(&self, e: &Entry, key: &str, min: i64) -> Result<Sourced<i64>> {
+        let what = if min == 0 {
+            format!("a non-negative integer (days) up to {MAX_DAYS}")
+        } else {
+            format!("an integer (days) from {min} to {MAX_DAYS}")
+        };
+        let days = self.integer(e, key, &what)?;
+        if days.value < min || days.value > MAX_DAYS {
+            return Err(self.expected_entry(e, key, &what));
+        }
+        Ok(days)
     }
 
     /// A TOML string "YYYY-MM-DD" or a TOML local date.
@@ -559,12 +586,7 @@ impl Parser {
             match e.key.as_str() {
                 "enrollment_query" => x.enrollment_query = Some(self.non_empty_string(e, &key)?),
                 "enrollment_period" => {
-                    const WHAT: &str = "a non-negative integer (days)";
-                    let days = self.integer(e, &key, WHAT)?;
-                    if days.value < 0 {
-                        return Err(self.expected_entry(e, &key, WHAT));
-                    }
-                    x.enrollment_period = Some(days);
+                    x.enrollment_period = Some(self.days(e, &key, 0)?);
                 }
                 "reference_branch" => x.reference_branch = Some(self.non_empty_string(e, &key)?),
                 "start_date" => x.start_date = Some(self.date(e, &key)?),
@@ -654,7 +676,9 @@ impl Parser {
 
     fn window_limit(&self, e: &Entry, key: &str) -> Result<Sourced<WindowLimit>> {
         let limit = match &e.value.kind {
-            Kind::Integer(_) | Kind::Float(_) => whole_number(&e.value).map(WindowLimit::Days),
+            Kind::Integer(_) | Kind::Float(_) => whole_number(&e.value)
+                .filter(|d| d.abs() <= MAX_DAYS)
+                .map(WindowLimit::Days),
             Kind::String(s) => match s.as_str() {
                 "enrollment_start" => Some(WindowLimit::EnrollmentStart),
                 "enrollment_end" => Some(WindowLimit::EnrollmentEnd),
@@ -1070,12 +1094,8 @@ impl Parser {
             let key = join_key(&prefix, &e.key);
             match field.as_str() {
                 "from_expression" => from_expression = Some(self.non_empty_string(e, &key)?),
-                "window_start" => {
-                    d.window_start = Some(self.integer(e, &key, "an integer (days)")?.value)
-                }
-                "window_end" => {
-                    d.window_end = Some(self.integer(e, &key, "an integer (days)")?.value)
-                }
+                "window_start" => d.window_start = Some(self.days(e, &key, -MAX_DAYS)?.value),
+                "window_end" => d.window_end = Some(self.days(e, &key, -MAX_DAYS)?.value),
                 "client_id_column" => d.client_id_column = Some(self.plain_string(e, &key)?),
                 "submission_date_column" => {
                     d.submission_date_column = Some(self.plain_string(e, &key)?)

@@ -975,6 +975,29 @@ impl<'a> Resolver<'a> {
                     ),
                 ));
             };
+            if upstream_def
+                .statistics
+                .as_ref()
+                .is_none_or(|s| s.is_empty())
+            {
+                // As upstream, which resolves upstream metrics in full.
+                let defined_at = upstream_def
+                    .loc
+                    .file
+                    .as_ref()
+                    .map(|f| format!(" (defined in {})", f.display()))
+                    .unwrap_or_default();
+                return Err(ConfigError::at(
+                    &dependency.loc,
+                    join_key(key, "depends_on"),
+                    format!(
+                        "No statistical treatment defined for upstream metric '{}'{defined_at}: \
+                         metrics in depends_on need statistics too; add \
+                         [metrics.{}.statistics.<statistic>]",
+                        dependency.value, dependency.value
+                    ),
+                ));
+            }
             self.metric(&upstream_def)?;
             let names = upstream.get_or_insert_with(Vec::new);
             if !names.contains(&dependency.value) {

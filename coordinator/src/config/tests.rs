@@ -704,7 +704,7 @@ fn wrong_types_name_the_key_and_line() {
     let error = parse_err("[experiment]\nenrollment_period = \"x\"\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:2:21: `experiment.enrollment_period`: expected a non-negative integer (days), found \"x\""
+        "test-config.toml:2:21: `experiment.enrollment_period`: expected a non-negative integer (days) up to 36500, found \"x\""
     );
     assert_eq!(error.key(), Some("experiment.enrollment_period"));
     assert_eq!(error.line(), Some(2));
@@ -740,7 +740,7 @@ fn wrong_types_name_the_key_and_line() {
     let error = parse_err("[experiment]\nenrollment_period = 7.5\n");
     assert_eq!(
         error.to_string(),
-        "test-config.toml:2:21: `experiment.enrollment_period`: expected a non-negative integer (days), found 7.5"
+        "test-config.toml:2:21: `experiment.enrollment_period`: expected a non-negative integer (days) up to 36500, found 7.5"
     );
 
     let error = parse_err("[metrics]\nweekly = \"m\"\n");
@@ -974,7 +974,7 @@ fn metric_definition_errors() {
     assert!(
         error
             .to_string()
-            .contains("No statistical treatment defined for metric 'a'"),
+            .contains("No statistical treatment defined for upstream metric 'a'"),
         "{error}"
     );
 

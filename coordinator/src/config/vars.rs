@@ -59,11 +59,21 @@ pub(crate) fn experiment_vars(spec: &ExperimentSpec) -> ExperimentVars {
     match spec.start_date {
         Some(start) => {
             vars.set("start_date_str", start.format("%Y-%m-%d").to_string());
-            let last = start + chrono::Duration::days(spec.enrollment_period);
-            vars.set(
-                "last_enrollment_date_str",
-                last.format("%Y-%m-%d").to_string(),
-            );
+            match chrono::Duration::try_days(spec.enrollment_period)
+                .and_then(|d| start.checked_add_signed(d))
+            {
+                Some(last) => vars.set(
+                    "last_enrollment_date_str",
+                    last.format("%Y-%m-%d").to_string(),
+                ),
+                None => vars.set_unavailable(
+                    "last_enrollment_date_str",
+                    format!(
+                        "{} -> the enrollment period ({} days) is out of range",
+                        spec.slug, spec.enrollment_period
+                    ),
+                ),
+            }
         }
         None => {
             vars.set_unavailable("start_date_str", no_start.clone());
