@@ -956,6 +956,18 @@ impl<'a> Resolver<'a> {
     fn metric_unchecked(&mut self, def: &MetricDefinition, key: &str) -> Result<Vec<SummarySpec>> {
         let mut upstream: Option<Vec<String>> = None;
         for dependency in &def.depends_on {
+            if self.resolving.contains(&dependency.value) {
+                let mut chain = self.resolving.clone();
+                chain.push(dependency.value.clone());
+                return Err(ConfigError::at(
+                    &dependency.loc,
+                    join_key(key, "depends_on"),
+                    format!(
+                        "metrics depend on each other in a cycle: {}",
+                        chain.join(" -> ")
+                    ),
+                ));
+            }
             // Upstream looks for the upstream metric in the platform's definitions first.
             let found = self.platform_metric(&dependency.value).or_else(|| {
                 self.spec
