@@ -67,6 +67,12 @@ fn scalar() -> impl Strategy<Value = String> {
         Just("\"analysis_window_end\"".to_string()),
         Just("[]".to_string()),
         Just("{}".to_string()),
+        Just("\"sum\"".to_string()),
+        Just("\"any\"".to_string()),
+        Just("\"recency_within\"".to_string()),
+        Just("[{column = \"n\", op = \">\", value = 1}]".to_string()),
+        Just("[{column = \"n\", op = \"IS NULL\"}]".to_string()),
+        Just("{op = \">=\", value = 1.5}".to_string()),
         prop::collection::vec(name(), 0..4).prop_map(|v| format!("{v:?}")),
     ]
 }
@@ -117,6 +123,14 @@ const KEYS: &[&str] = &[
     "overall",
     "daily",
     "28_day",
+    "aggregation",
+    "column",
+    "where",
+    "threshold",
+    "scale",
+    "within_days",
+    "repeat_windows",
+    "cumulative_window",
 ];
 
 const TABLES: &[&str] = &[

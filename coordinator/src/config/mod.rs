@@ -22,6 +22,7 @@
 //! broken definition no experiment uses is not reported by `run`; `validate-config` checks
 //! each file on its own.
 
+mod aggregation;
 mod collection;
 mod error;
 mod history;

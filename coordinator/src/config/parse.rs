@@ -21,9 +21,10 @@
 //!   logged with `tracing::warn` and ignored, as upstream (cattrs) ignores them silently; real
 //!   configs carry such keys (e.g. `window_start` in segment definitions). The keys of these
 //!   tables are matched case-insensitively, as upstream lowercases them. The aggregation DSL
-//!   (`aggregation`, `column`, `where`, ...) is an error: it would define the metric's select
-//!   expression, so ignoring it would silently change the metric.
+//!   (`aggregation`, `column`, `where`, ...) compiles into the select expression
+//!   (`aggregation.rs`); unknown keys inside `where` and `threshold` are errors, as upstream.
 
+use super::aggregation::{self, AggregationFields, Clause, Literal, Number};
 use super::error::{join_key, ConfigError, Loc, Sourced};
 use super::suggest::did_you_mean;
 use super::tree::{self, Entry, Kind, LineIndex, Node};
@@ -778,6 +779,8 @@ impl Parser {
             loc: self.value_loc(section),
             ..MetricDefinition::default()
         };
+        let mut dsl = AggregationFields::default();
+        let mut dsl_loc = None;
         for (field, e) in self.lowercased(entries, prefix)? {
             let key = join_key(prefix, &e.key);
             match field.as_str() {
@@ -824,17 +827,151 @@ impl Parser {
                 "analysis_units" => m.analysis_units = Some(self.analysis_units(e, &key)?),
                 "statistics" => m.statistics = Some(self.statistics(e, &key)?),
                 f if AGGREGATION_DSL_KEYS.contains(&f) => {
-                    return Err(ConfigError::at(
-                        &self.key_loc(e),
-                        key,
-                        "the aggregation DSL is not supported; define the metric with a \
-                         select_expression",
-                    ))
+                    self.aggregation_field(&mut dsl, f, e, &key)?;
+                    dsl_loc.get_or_insert_with(|| self.key_loc(e));
                 }
                 _ => self.warn_unknown(e, &key, prefix),
             }
         }
+        if aggregation::is_used(&dsl) {
+            let loc = dsl_loc.unwrap_or_else(|| m.loc.clone());
+            if let Some(written) = &m.select_expression {
+                return Err(ConfigError::at(
+                    &written.loc,
+                    join_key(prefix, "select_expression"),
+                    "declare either select_expression or aggregation, not both",
+                ));
+            }
+            let expression = aggregation::select_expression(&dsl).map_err(|(field, message)| {
+                ConfigError::at(&loc, join_key(prefix, &field), message)
+            })?;
+            m.select_expression = Some(Sourced::new(expression, loc));
+        }
         Ok(m)
+    }
+
+    /// One field of the aggregation DSL (`aggregation.rs`).
+    fn aggregation_field(
+        &self,
+        dsl: &mut AggregationFields,
+        field: &str,
+        e: &Entry,
+        key: &str,
+    ) -> Result<()> {
+        let positive = |what: &str| -> Result<i64> {
+            match &e.value.kind {
+                Kind::Integer(i) => Ok(*i),
+                _ => Err(self.expected_entry(e, key, what)),
+            }
+        };
+        match field {
+            "aggregation" => dsl.aggregation = Some(self.plain_string(e, key)?),
+            "column" => dsl.column = Some(self.plain_string(e, key)?),
+            "where" => {
+                let Kind::Array(items) = &e.value.kind else {
+                    return Err(self.expected_entry(
+                        e,
+                        key,
+                        "a list of {column, op, value} tables",
+                    ));
+                };
+                for (i, item) in items.iter().enumerate() {
+                    dsl.clauses
+                        .push(self.clause(item, e, &format!("{key}[{i}]"))?);
+                }
+            }
+            "within_days" => dsl.within_days = Some(positive("an integer (days)")?),
+            "cumulative_window" => dsl.cumulative_window = Some(positive("a positive integer")?),
+            "incremental_window" => dsl.incremental_window = Some(positive("a positive integer")?),
+            "repeat_windows" => dsl.repeat_windows = Some(self.boolean(e, key)?.value),
+            "scale" => {
+                dsl.scale = Some(
+                    dsl_number(&e.value).ok_or_else(|| self.expected_entry(e, key, "a number"))?,
+                )
+            }
+            "threshold" => {
+                let entries = self.table(e, key, "a table {op, value}")?;
+                let (mut op, mut value) = (None, None);
+                for t in entries {
+                    let t_key = join_key(key, &t.key);
+                    match t.key.as_str() {
+                        "op" => op = Some(self.plain_string(t, &t_key)?),
+                        "value" => {
+                            value = Some(
+                                dsl_number(&t.value)
+                                    .ok_or_else(|| self.expected_entry(t, &t_key, "a number"))?,
+                            )
+                        }
+                        _ => {
+                            return Err(ConfigError::at(
+                                &self.key_loc(t),
+                                t_key,
+                                "unexpected key (a threshold has op and value)",
+                            ))
+                        }
+                    }
+                }
+                let (Some(op), Some(value)) = (op, value) else {
+                    return Err(ConfigError::at(
+                        &self.value_loc(e),
+                        key,
+                        "threshold requires op and value",
+                    ));
+                };
+                dsl.threshold = Some((op, value));
+            }
+            _ => unreachable!("only aggregation DSL keys are passed"),
+        }
+        Ok(())
+    }
+
+    /// A `where` clause `{column, op, value}`.
+    fn clause(&self, item: &Node, e: &Entry, key: &str) -> Result<Clause> {
+        let Kind::Table(entries) = &item.kind else {
+            return Err(self.expected(
+                &self.item_loc(item, e),
+                key,
+                "a table {column, op, value}",
+                item,
+            ));
+        };
+        let mut clause = Clause {
+            column: String::new(),
+            op: None,
+            value: None,
+        };
+        let mut column = None;
+        for c in entries {
+            let c_key = join_key(key, &c.key);
+            match c.key.as_str() {
+                "column" => column = Some(self.plain_string(c, &c_key)?),
+                "op" => clause.op = Some(self.plain_string(c, &c_key)?),
+                "value" => {
+                    clause.value = Some(match &c.value.kind {
+                        Kind::Boolean(b) => Literal::Bool(*b),
+                        Kind::String(s) => Literal::Text(s.clone()),
+                        _ => Literal::Number(dsl_number(&c.value).ok_or_else(|| {
+                            self.expected_entry(c, &c_key, "a number, string or boolean")
+                        })?),
+                    })
+                }
+                _ => {
+                    return Err(ConfigError::at(
+                        &self.key_loc(c),
+                        c_key,
+                        "unexpected key (a where clause has column, op and value)",
+                    ))
+                }
+            }
+        }
+        clause.column = column.ok_or_else(|| {
+            ConfigError::at(
+                &self.item_loc(item, e),
+                join_key(key, "column"),
+                "where clause requires a column",
+            )
+        })?;
+        Ok(clause)
     }
 
     fn statistics(&self, section: &Entry, prefix: &str) -> Result<Vec<StatisticDefinition>> {
@@ -1129,6 +1266,15 @@ impl Parser {
             ));
         }
         Ok(d)
+    }
+}
+
+/// A finite number of the aggregation DSL.
+fn dsl_number(node: &Node) -> Option<Number> {
+    match node.kind {
+        Kind::Integer(i) => Some(Number::Int(i)),
+        Kind::Float(f) if f.is_finite() => Some(Number::Float(f)),
+        _ => None,
     }
 }
 

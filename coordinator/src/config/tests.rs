@@ -809,8 +809,35 @@ fn unknown_keys() {
     let error = parse_err("[project]\nname = \"x\"\n");
     assert!(error.to_string().contains("OpMon"), "{error}");
 
+    // The aggregation DSL compiles into a select expression, with upstream's checks.
     let error = parse_err("[metrics.m]\naggregation = \"sum\"\n");
-    assert_eq!(error.key(), Some("metrics.m.aggregation"));
+    assert_eq!(error.key(), Some("metrics.m.column"));
+    assert!(
+        error.to_string().contains("'sum' requires a column"),
+        "{error}"
+    );
+    let error = parse_err(
+        "[metrics.m]\nselect_expression = \"1\"\naggregation = \"count\"\ncolumn = \"x\"\n",
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("either select_expression or aggregation"),
+        "{error}"
+    );
+    let config = parse("[metrics.m]\naggregation = \"count_where\"\nwhere = [{column = \"n\", op = \">\", value = 2}]\nthreshold = {op = \">=\", value = 1}\n").unwrap();
+    assert_eq!(
+        config.metrics.definitions["m"]
+            .select_expression
+            .as_ref()
+            .unwrap()
+            .value,
+        "COUNTIF(n > 2) >= 1"
+    );
+    let error = parse_err(
+        "[metrics.m]\naggregation = \"any\"\nwhere = [{column = \"n\", operator = \">\"}]\n",
+    );
+    assert_eq!(error.key(), Some("metrics.m.where[0].operator"));
 
     // Unknown keys in definitions are ignored (logged), and definition keys are
     // case-insensitive.
