@@ -143,7 +143,9 @@ impl ConfigCollection {
         for path in toml_files(dir)? {
             let slug = stem(&path);
             let name = shown(&path);
-            match read(&path).and_then(|text| parse::parse(&name, &text, FileKind::Experiment)) {
+            match read(&path)
+                .and_then(|text| parse::parse_quietly(&name, &text, FileKind::Experiment))
+            {
                 Ok(config) => {
                     collection.configs.insert(slug, Ok(config));
                 }
@@ -158,7 +160,9 @@ impl ConfigCollection {
         }
         for path in toml_files(&dir.join("defaults"))? {
             let name = shown(&path);
-            match read(&path).and_then(|text| parse::parse(&name, &text, FileKind::Defaults)) {
+            match read(&path)
+                .and_then(|text| parse::parse_quietly(&name, &text, FileKind::Defaults))
+            {
                 Ok(config) => {
                     collection.defaults.insert(stem(&path), config);
                 }
@@ -174,7 +178,7 @@ impl ConfigCollection {
                     collection.functions.insert(function.name.clone(), function);
                 }
             } else {
-                let config = parse::parse(&name, &text, FileKind::Definitions)?;
+                let config = parse::parse_quietly(&name, &text, FileKind::Definitions)?;
                 collection.definitions.insert(stem(&path), config);
             }
         }
@@ -187,7 +191,7 @@ impl ConfigCollection {
                 let platform = stem(&platform_dir);
                 for path in toml_files(&platform_dir)? {
                     let text = read(&path)?;
-                    let outcome = parse::parse(&shown(&path), &text, FileKind::Outcome)?;
+                    let outcome = parse::parse_quietly(&shown(&path), &text, FileKind::Outcome)?;
                     collection
                         .outcomes
                         .insert((platform.clone(), stem(&path)), outcome);

@@ -110,6 +110,14 @@ pub(crate) fn parse(path: &Path, text: &str, kind: FileKind) -> Result<CustomCon
     Parser::new(path, text, kind).config(path, &root)
 }
 
+/// [`parse`] for files loaded as part of a repository: ignored keys are logged at debug level.
+pub(crate) fn parse_quietly(path: &Path, text: &str, kind: FileKind) -> Result<CustomConfig> {
+    let root = tree::parse_document(text).map_err(|e| syntax_error(path, text, &e))?;
+    let mut parser = Parser::new(path, text, kind);
+    parser.quiet = true;
+    parser.config(path, &root)
+}
+
 /// Parses `definitions/functions.toml`.
 pub(crate) fn parse_functions(path: &Path, text: &str) -> Result<Vec<FunctionDefinition>> {
     let root = tree::parse_document(text).map_err(|e| syntax_error(path, text, &e))?;
@@ -143,6 +151,8 @@ struct Parser {
     text: String,
     lines: LineIndex,
     kind: FileKind,
+    /// Ignored keys are logged at debug level rather than as warnings.
+    quiet: bool,
 }
 
 impl Parser {
@@ -152,6 +162,7 @@ impl Parser {
             text: text.to_string(),
             lines: LineIndex::new(text),
             kind,
+            quiet: false,
         }
     }
 
@@ -327,13 +338,19 @@ impl Parser {
     }
 
     fn warn_unknown(&self, e: &Entry, key: &str, table: &str) {
+        self.note_ignored(e, key, &format!("unknown key in [{table}]"));
+    }
+
+    /// Reports an ignored key: a warning for a file the user names, a debug message while a
+    /// whole repository is loaded (hundreds of other experiments' quirks are not news).
+    fn note_ignored(&self, e: &Entry, key: &str, why: &str) {
         let loc = self.key_loc(e);
-        tracing::warn!(
-            file = %self.file.display(),
-            line = loc.line.unwrap_or(0),
-            key = %key,
-            "unknown key in [{table}]; ignored"
-        );
+        let line = loc.line.unwrap_or(0);
+        if self.quiet {
+            tracing::debug!(file = %self.file.display(), line, key = %key, "ignored: {why}");
+        } else {
+            tracing::warn!(file = %self.file.display(), line, key = %key, "ignored: {why}");
+        }
     }
 
     fn root_entries<'n>(&self, root: &'n Node) -> Result<&'n [Entry]> {
@@ -459,13 +476,7 @@ impl Parser {
     }
 
     fn warn_ignored(&self, e: &Entry, key: &str, why: &str) {
-        let loc = self.key_loc(e);
-        tracing::warn!(
-            file = %self.file.display(),
-            line = loc.line.unwrap_or(0),
-            key = %key,
-            "ignored: {why}"
-        );
+        self.note_ignored(e, key, why);
     }
 
     fn functions(&self, root: &Node) -> Result<Vec<FunctionDefinition>> {
