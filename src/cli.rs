@@ -29,6 +29,45 @@ pub enum Command {
     /// (Jetstream's `validate_config`).
     #[command(name = "validate-config", visible_alias = "validate_config")]
     ValidateConfig(ValidateConfigArgs),
+    /// Compute the statistics a metric-hub TOML configures over a per-client file (Parquet or
+    /// CSV with client_id, branch and one column per metric), as Jetstream's statistics step.
+    Statistics(StatisticsArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatisticsArgs {
+    /// Per-client file: `.parquet` or `.csv` with `client_id`, `branch` and metric columns.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// metric-hub TOML with `[metrics.<m>.statistics.<s>]` tables (metrics are file columns).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The reference branch (listed first, as Experimenter lists it).
+    #[arg(
+        long = "reference-branch",
+        visible_alias = "reference_branch",
+        default_value = "control"
+    )]
+    pub reference_branch: String,
+    /// Segment label of the rows.
+    #[arg(long, default_value = "all")]
+    pub segment: String,
+    /// Analysis basis label of the rows (enrollments or exposures).
+    #[arg(long = "analysis-basis", visible_alias = "analysis_basis", default_value = "enrollments", value_parser = parse_basis)]
+    pub analysis_basis: jetstream_proto::AnalysisBasis,
+    /// Seed of the Monte-Carlo statistics.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Days of the analysis period (read by `normalize_over_analysis_period`).
+    #[arg(
+        long = "analysis-length-days",
+        visible_alias = "analysis_length_days",
+        default_value_t = 28
+    )]
+    pub analysis_length_days: i64,
+    /// Where to write the rows (a JSON list).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -159,6 +198,11 @@ pub struct DemoArgs {
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| format!("expected a date YYYY-MM-DD, got '{s}'"))
+}
+
+fn parse_basis(s: &str) -> Result<jetstream_proto::AnalysisBasis, String> {
+    jetstream_proto::AnalysisBasis::parse(s)
+        .ok_or_else(|| format!("expected enrollments or exposures; got '{s}'"))
 }
 
 fn parse_period(s: &str) -> Result<jetstream_proto::AnalysisPeriod, String> {

@@ -3,6 +3,7 @@
 mod config_source;
 mod demo;
 mod run;
+mod statistics;
 mod validate_config;
 
 use crate::cli::Command;
@@ -14,5 +15,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::execute(&args),
         Command::Demo(args) => demo::execute(&args),
         Command::ValidateConfig(args) => validate_config::execute(&args),
+        Command::Statistics(args) => statistics::execute(&args),
     }
 }

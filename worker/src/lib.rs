@@ -1,6 +1,7 @@
 //! The data plane of a Jetstream fleet: runs a task's warehouse queries and computes its
 //! statistics. Workers are stateless: everything a task needs travels in the task.
 
+pub mod client_file;
 pub mod executor;
 pub mod runner;
 pub mod sql;

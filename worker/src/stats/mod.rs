@@ -614,7 +614,7 @@ fn base_row(ctx: &StatContext, metric: &str, statistic: &str, branch: &str) -> S
 }
 
 /// The error record of a failed statistic computation, as Jetstream logs it.
-fn statistic_error(ctx: &StatContext, statistic: &str, reason: &str) -> AnalysisError {
+pub fn statistic_error(ctx: &StatContext, statistic: &str, reason: &str) -> AnalysisError {
     tracing::warn!(
         experiment = ctx.experiment,
         metric = ctx.metric,

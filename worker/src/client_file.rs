@@ -1,0 +1,200 @@
+//! Per-client metric files (Parquet or CSV: `client_id`, `branch`, one column per metric), read
+//! with DuckDB. `jetstream statistics` computes statistics over them, which is how our numbers
+//! are compared with the Python implementation's on the same input.
+
+use duckdb::types::ValueRef;
+use duckdb::Connection;
+use jetstream_proto::naming::sql_string_literal;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Why a client file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientFileError {
+    #[error("{}: expected a .parquet or .csv file", path.display())]
+    Format { path: PathBuf },
+    #[error("{}: {message}", path.display())]
+    Read { path: PathBuf, message: String },
+    #[error("{}: missing column `{column}` (a client file has client_id, branch and one column per metric)", path.display())]
+    MissingColumn { path: PathBuf, column: String },
+    #[error("{}: column `{column}`, row {row}: expected a number or a boolean, found {found}", path.display())]
+    NotNumeric {
+        path: PathBuf,
+        column: String,
+        row: usize,
+        found: String,
+    },
+}
+
+/// The clients of a file: their branches and every other column as numbers (booleans as 0/1,
+/// NULL as `None`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientTable {
+    pub branches: Vec<String>,
+    pub columns: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+impl ClientTable {
+    /// The non-NULL values of `column` with their branches (Jetstream's subset query
+    /// `WHERE <metric> IS NOT NULL`).
+    pub fn non_null(&self, column: &str) -> Option<(Vec<String>, Vec<f64>)> {
+        let values = self.columns.get(column)?;
+        let (branches, values) = self
+            .branches
+            .iter()
+            .zip(values)
+            .filter_map(|(b, v)| v.map(|v| (b.clone(), v)))
+            .unzip();
+        Some((branches, values))
+    }
+}
+
+/// Reads a Parquet or CSV client file.
+pub fn read_client_file(path: &Path) -> Result<ClientTable, ClientFileError> {
+    let read_err = |e: duckdb::Error| ClientFileError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let literal = sql_string_literal(&path.to_string_lossy());
+    let source = match path.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => format!("read_parquet({literal})"),
+        Some("csv") => format!("read_csv({literal}, header = true)"),
+        _ => {
+            return Err(ClientFileError::Format {
+                path: path.to_path_buf(),
+            })
+        }
+    };
+    if !path.is_file() {
+        return Err(ClientFileError::Read {
+            path: path.to_path_buf(),
+            message: "no such file".to_string(),
+        });
+    }
+    let conn = Connection::open_in_memory().map_err(read_err)?;
+    let sql = format!("SELECT * FROM {source}");
+    let mut stmt = conn.prepare(&sql).map_err(read_err)?;
+    let mut rows = stmt.query([]).map_err(read_err)?;
+    let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+    let position = |column: &str| {
+        names
+            .iter()
+            .position(|n| n == column)
+            .ok_or_else(|| ClientFileError::MissingColumn {
+                path: path.to_path_buf(),
+                column: column.to_string(),
+            })
+    };
+    position("client_id")?;
+    let branch_at = position("branch")?;
+    let metric_columns: Vec<(usize, &String)> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| *n != "client_id" && *n != "branch")
+        .collect();
+    let mut table = ClientTable::default();
+    let mut values: Vec<Vec<Option<f64>>> = vec![Vec::new(); metric_columns.len()];
+    let mut row_number = 0;
+    while let Some(row) = rows.next().map_err(read_err)? {
+        row_number += 1;
+        let branch = match row.get_ref(branch_at).map_err(read_err)? {
+            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            other => {
+                return Err(ClientFileError::Read {
+                    path: path.to_path_buf(),
+                    message: format!("row {row_number}: branch must be text, found {other:?}"),
+                })
+            }
+        };
+        table.branches.push(branch);
+        for (slot, (index, column)) in metric_columns.iter().enumerate() {
+            let value = row.get_ref(*index).map_err(read_err)?;
+            let number = as_number(value).ok_or_else(|| ClientFileError::NotNumeric {
+                path: path.to_path_buf(),
+                column: (*column).clone(),
+                row: row_number,
+                found: format!("{value:?}"),
+            })?;
+            values[slot].push(number);
+        }
+    }
+    for ((_, column), column_values) in metric_columns.into_iter().zip(values) {
+        table.columns.insert(column.clone(), column_values);
+    }
+    Ok(table)
+}
+
+/// A cell as a number: `Some(None)` for NULL, `None` when the cell is not numeric.
+fn as_number(value: ValueRef) -> Option<Option<f64>> {
+    Some(match value {
+        ValueRef::Null => None,
+        ValueRef::Boolean(b) => Some(if b { 1.0 } else { 0.0 }),
+        ValueRef::TinyInt(i) => Some(f64::from(i)),
+        ValueRef::SmallInt(i) => Some(f64::from(i)),
+        ValueRef::Int(i) => Some(f64::from(i)),
+        ValueRef::BigInt(i) => Some(i as f64),
+        ValueRef::HugeInt(i) => Some(i as f64),
+        ValueRef::UTinyInt(i) => Some(f64::from(i)),
+        ValueRef::USmallInt(i) => Some(f64::from(i)),
+        ValueRef::UInt(i) => Some(f64::from(i)),
+        ValueRef::UBigInt(i) => Some(i as f64),
+        ValueRef::Float(f) => Some(f64::from(f)),
+        ValueRef::Double(f) => Some(f),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_csv_and_parquet_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("clients.csv");
+        std::fs::write(
+            &csv,
+            "client_id,branch,retained,uri_count,active_hours\n\
+             a,control,true,3,1.5\nb,treatment,false,0,\nc,treatment,true,7,2.25\n",
+        )
+        .unwrap();
+        let table = read_client_file(&csv).unwrap();
+        assert_eq!(table.branches, ["control", "treatment", "treatment"]);
+        assert_eq!(table.columns["retained"], [Some(1.0), Some(0.0), Some(1.0)]);
+        assert_eq!(
+            table.non_null("active_hours").unwrap(),
+            (
+                vec!["control".to_string(), "treatment".to_string()],
+                vec![1.5, 2.25]
+            )
+        );
+
+        let parquet = dir.path().join("clients.parquet");
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "COPY (SELECT * FROM read_csv({}, header = true)) TO {} (FORMAT parquet)",
+            sql_string_literal(&csv.to_string_lossy()),
+            sql_string_literal(&parquet.to_string_lossy())
+        ))
+        .unwrap();
+        assert_eq!(read_client_file(&parquet).unwrap(), table);
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("c.csv");
+        std::fs::write(&csv, "client_id,arm,x\na,control,1\n").unwrap();
+        let error = read_client_file(&csv).unwrap_err().to_string();
+        assert!(error.contains("missing column `branch`"), "{error}");
+        std::fs::write(&csv, "client_id,branch,x\na,control,high\n").unwrap();
+        let error = read_client_file(&csv).unwrap_err().to_string();
+        assert!(
+            error.contains("column `x`, row 1: expected a number"),
+            "{error}"
+        );
+        let txt = dir.path().join("c.txt");
+        std::fs::write(&txt, "x").unwrap();
+        assert!(read_client_file(&txt).is_err());
+    }
+}
