@@ -3,7 +3,8 @@
 //! `pre_treatment.py`, on top of the mozanalysis computations they call.
 //!
 //! Implemented statistics (config name → `statistic` column): `bootstrap_mean` → `mean`,
-//! `binomial` → `binomial`, `count` → `count`, `sum` → `sum`. Jetstream's other statistics give an
+//! `binomial` → `binomial`, `count` → `count`, `sum` → `sum`, `empirical_cdf` and
+//! `kernel_density_estimate` (`distribution.rs`). Jetstream's other statistics give an
 //! error record saying they are not implemented; names Jetstream does not know give its
 //! "does not exist" error.
 //!
@@ -30,6 +31,7 @@
 
 mod binomial;
 mod bootstrap;
+mod distribution;
 mod pretreatment;
 mod quantile;
 mod random;
@@ -219,6 +221,13 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
         Statistic::Binomial {
             confidence_interval,
         } => binomial(confidence_interval, &branches, seed, &mut collector),
+        Statistic::EmpiricalCdf {
+            grid_size,
+            log_space,
+        } => distribution::empirical_cdf(grid_size, log_space, &branches, &mut collector),
+        Statistic::KernelDensity(params) => {
+            distribution::kernel_density_estimate(&params, &branches, &mut collector)
+        }
     }
     collector.finish()
 }
@@ -230,6 +239,8 @@ enum Statistic {
     Binomial { confidence_interval: f64 },
     Count,
     Sum,
+    EmpiricalCdf { grid_size: usize, log_space: bool },
+    KernelDensity(distribution::KdeParams),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -244,14 +255,12 @@ struct BootstrapParams {
 const MAX_NUM_SAMPLES: u64 = 10_000_000;
 
 /// Statistics Jetstream has that this module does not implement.
-const NOT_IMPLEMENTED: [&str; 7] = [
+const NOT_IMPLEMENTED: [&str; 5] = [
     "linear_model_mean",
     "linear_model_mean_no_clip",
     "per_client_dau_impact",
     "deciles",
     "population_ratio",
-    "kernel_density_estimate",
-    "empirical_cdf",
 ];
 
 impl Statistic {
@@ -263,6 +272,10 @@ impl Statistic {
             "bootstrap_mean" => &["num_samples", "drop_highest", "confidence_interval"],
             "binomial" => &["confidence_interval"],
             "count" | "sum" => &[],
+            "empirical_cdf" => &["log_space", "grid_size"],
+            "kernel_density_estimate" => {
+                &["bandwidth", "adjust", "kernel", "grid_size", "log_space"]
+            }
             _ if NOT_IMPLEMENTED.contains(&name) => {
                 return Err(format!(
                     "Statistic '{name}' is not implemented by this worker."
@@ -305,6 +318,44 @@ impl Statistic {
             "binomial" => Statistic::Binomial {
                 confidence_interval: float("confidence_interval", 0.95)?,
             },
+            "empirical_cdf" => Statistic::EmpiricalCdf {
+                grid_size: grid_size(spec)?,
+                log_space: log_space(spec)?,
+            },
+            "kernel_density_estimate" => {
+                if float("adjust", 1.0)? != 1.0 {
+                    return Err("KDE Adjust parameter no longer supported".to_string());
+                }
+                match spec.params.get("kernel") {
+                    None => {}
+                    Some(Value::String(k)) if k == "gaussian" => {}
+                    Some(v) => {
+                        return Err(format!(
+                            "parameter 'kernel' of {name}: only \"gaussian\" is supported, got {v}"
+                        ))
+                    }
+                }
+                let bandwidth = match spec.params.get("bandwidth") {
+                    None => distribution::Bandwidth::Scott,
+                    Some(Value::String(b)) if b == "scott" => distribution::Bandwidth::Scott,
+                    Some(Value::String(b)) if b == "silverman" => {
+                        distribution::Bandwidth::Silverman
+                    }
+                    Some(Value::Number(n)) if n.as_f64().is_some_and(|h| h > 0.0 && h.is_finite()) => {
+                        distribution::Bandwidth::Fixed(n.as_f64().unwrap_or(1.0))
+                    }
+                    Some(v) => {
+                        return Err(format!(
+                            "parameter 'bandwidth' of {name} must be \"scott\", \"silverman\" or a positive number, got {v}"
+                        ))
+                    }
+                };
+                Statistic::KernelDensity(distribution::KdeParams {
+                    bandwidth,
+                    grid_size: grid_size(spec)?,
+                    log_space: log_space(spec)?,
+                })
+            }
             "count" => Statistic::Count,
             _ => Statistic::Sum,
         })
@@ -317,7 +368,39 @@ impl Statistic {
             Statistic::Binomial { .. } => "binomial",
             Statistic::Count => "count",
             Statistic::Sum => "sum",
+            Statistic::EmpiricalCdf { .. } => "empirical_cdf",
+            Statistic::KernelDensity(_) => "kernel_density_estimate",
         }
+    }
+}
+
+/// `grid_size` of the distributional statistics (default 256).
+fn grid_size(spec: &StatisticSpec) -> Result<usize, String> {
+    match spec.params.get("grid_size") {
+        None => Ok(256),
+        Some(Value::Number(n))
+            if n.as_u64()
+                .is_some_and(|n| (1..=distribution::MAX_GRID_SIZE).contains(&n)) =>
+        {
+            Ok(n.as_u64().unwrap_or(256) as usize)
+        }
+        Some(v) => Err(format!(
+            "parameter 'grid_size' of {} must be an integer between 1 and {}, got {v}",
+            spec.name,
+            distribution::MAX_GRID_SIZE
+        )),
+    }
+}
+
+/// `log_space` of the distributional statistics (default false).
+fn log_space(spec: &StatisticSpec) -> Result<bool, String> {
+    match spec.params.get("log_space") {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(format!(
+            "parameter 'log_space' of {} must be a boolean, got {v}",
+            spec.name
+        )),
     }
 }
 
