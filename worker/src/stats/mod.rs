@@ -31,6 +31,7 @@
 
 mod binomial;
 mod bootstrap;
+mod deciles;
 mod distribution;
 mod pretreatment;
 mod quantile;
@@ -228,6 +229,16 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
         Statistic::KernelDensity(params) => {
             distribution::kernel_density_estimate(&params, &branches, &mut collector)
         }
+        Statistic::Deciles {
+            num_samples,
+            confidence_interval,
+        } => deciles(
+            num_samples,
+            confidence_interval,
+            &branches,
+            seed,
+            &mut collector,
+        ),
     }
     collector.finish()
 }
@@ -236,10 +247,19 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Statistic {
     BootstrapMean(BootstrapParams),
-    Binomial { confidence_interval: f64 },
+    Binomial {
+        confidence_interval: f64,
+    },
     Count,
     Sum,
-    EmpiricalCdf { grid_size: usize, log_space: bool },
+    EmpiricalCdf {
+        grid_size: usize,
+        log_space: bool,
+    },
+    Deciles {
+        num_samples: usize,
+        confidence_interval: f64,
+    },
     KernelDensity(distribution::KdeParams),
 }
 
@@ -255,11 +275,10 @@ struct BootstrapParams {
 const MAX_NUM_SAMPLES: u64 = 10_000_000;
 
 /// Statistics Jetstream has that this module does not implement.
-const NOT_IMPLEMENTED: [&str; 5] = [
+const NOT_IMPLEMENTED: [&str; 4] = [
     "linear_model_mean",
     "linear_model_mean_no_clip",
     "per_client_dau_impact",
-    "deciles",
     "population_ratio",
 ];
 
@@ -273,6 +292,7 @@ impl Statistic {
             "binomial" => &["confidence_interval"],
             "count" | "sum" => &[],
             "empirical_cdf" => &["log_space", "grid_size"],
+            "deciles" => &["confidence_interval", "num_samples"],
             "kernel_density_estimate" => {
                 &["bandwidth", "adjust", "kernel", "grid_size", "log_space"]
             }
@@ -296,19 +316,26 @@ impl Statistic {
                 }),
             }
         };
+        let num_samples = || match spec.params.get("num_samples") {
+            None => Ok(10_000),
+            Some(Value::Number(n))
+                if n.as_u64()
+                    .is_some_and(|n| (1..=MAX_NUM_SAMPLES).contains(&n)) =>
+            {
+                Ok(n.as_u64().unwrap_or_default() as usize)
+            }
+            Some(v) => Err(format!(
+                "parameter 'num_samples' of {name} must be an integer between 1 and \
+                 {MAX_NUM_SAMPLES}, got {v}"
+            )),
+        };
         Ok(match name {
+            "deciles" => Statistic::Deciles {
+                num_samples: num_samples()?,
+                confidence_interval: float("confidence_interval", 0.95)?,
+            },
             "bootstrap_mean" => {
-                let num_samples = match spec.params.get("num_samples") {
-                    None => 10_000,
-                    Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (1..=MAX_NUM_SAMPLES).contains(&n)) => {
-                        n.as_u64().unwrap_or_default() as usize
-                    }
-                    Some(v) => {
-                        return Err(format!(
-                            "parameter 'num_samples' of {name} must be an integer between 1 and {MAX_NUM_SAMPLES}, got {v}"
-                        ))
-                    }
-                };
+                let num_samples = num_samples()?;
                 Statistic::BootstrapMean(BootstrapParams {
                     num_samples,
                     drop_highest: float("drop_highest", 0.005)?,
@@ -369,6 +396,7 @@ impl Statistic {
             Statistic::Count => "count",
             Statistic::Sum => "sum",
             Statistic::EmpiricalCdf { .. } => "empirical_cdf",
+            Statistic::Deciles { .. } => "deciles",
             Statistic::KernelDensity(_) => "kernel_density_estimate",
         }
     }
@@ -549,6 +577,7 @@ fn reference_iteration(
         ] {
             let (point, lower, upper) = summarise(samples, levels);
             let mut row = base_row(ctx, ctx.metric, statistic, branch.label);
+            row.parameter = branch.individual.parameter;
             row.comparison = Some(comparison);
             row.comparison_to_branch = Some(reference.to_string());
             row.ci_width = Some(width);
@@ -628,6 +657,74 @@ fn bootstrap_mean(
         &summaries,
         &references,
     );
+}
+
+/// `deciles`: for each decile, the quantile bootstrap of every branch (`deciles.rs`), with
+/// individual and comparative rows at the requested width and `parameter` = the decile.
+fn deciles(
+    num_samples: usize,
+    width: f64,
+    branches: &[(&str, Vec<f64>)],
+    seed: u64,
+    collector: &mut Collector,
+) {
+    let references: Vec<&str> = branches.iter().map(|(label, _)| *label).collect();
+    if branches.iter().any(|(_, v)| v.iter().any(|x| x.is_nan())) {
+        let reason = "'data' contains null values";
+        references.iter().for_each(|_| collector.error(reason));
+        return;
+    }
+    let Some(levels) = interval_levels(width) else {
+        references
+            .iter()
+            .for_each(|_| collector.error("Quantiles must be in the range [0, 1]"));
+        return;
+    };
+    let sorted: Vec<Vec<f64>> = branches
+        .iter()
+        .map(|(_, values)| {
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            sorted
+        })
+        .collect();
+    let ctx = collector.ctx;
+    for (index, q) in deciles::DECILES.iter().enumerate() {
+        let samples: Vec<Vec<f64>> = branches
+            .par_iter()
+            .zip(&sorted)
+            .map(|((label, _), sorted)| {
+                deciles::quantile_samples(sorted, *q, num_samples, seed, label, index)
+            })
+            .collect();
+        let summaries: Vec<BranchSamples> = branches
+            .iter()
+            .zip(samples)
+            .map(|((label, _), samples)| {
+                let mut scratch = samples.clone();
+                let (point, lower, upper) = summarise(&mut scratch, Some(levels));
+                let mut row = base_row(ctx, ctx.metric, "deciles", label);
+                row.parameter = Some(*q);
+                row.ci_width = Some(width);
+                row.point = Some(point);
+                row.lower = lower;
+                row.upper = upper;
+                BranchSamples {
+                    label,
+                    individual: row,
+                    samples,
+                }
+            })
+            .collect();
+        pairwise(
+            collector,
+            "deciles",
+            width,
+            Some(levels),
+            &summaries,
+            &references,
+        );
+    }
 }
 
 /// `binomial`: Beta(k + 1, n − k + 1) posteriors; analytic individual rows, Monte-Carlo
