@@ -787,3 +787,45 @@ fn bootstrap_mean_timing() {
         assert_eq!(out.rows.len(), 1);
     }
 }
+
+#[test]
+fn deciles_give_nine_parameters_per_branch_and_comparison() {
+    let configured = branches(&["control", "treatment"]);
+    // Counts with many zeros: the low deciles of both branches are 0.
+    let mut data = MetricData::default();
+    for i in 0..2000u32 {
+        data.branches
+            .push(if i % 2 == 0 { "control" } else { "treatment" }.to_string());
+        data.values
+            .push(if i % 5 < 2 { 0.0 } else { f64::from(i % 37) });
+    }
+    let out = run_summary(
+        &summary("deciles", json!({"num_samples": 500}), &[]),
+        &data,
+        &ctx(&configured, 3),
+    );
+    // An undefined relative uplift against a zero decile is not an error (as upstream).
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let parameters: BTreeSet<u64> = out
+        .rows
+        .iter()
+        .map(|r| (r.parameter.unwrap() * 10.0).round() as u64)
+        .collect();
+    assert_eq!(parameters, (1..=9).collect());
+    // 9 deciles × (2 individual + 2 references × (difference + relative uplift)).
+    assert_eq!(out.rows.len(), 9 * (2 + 2 * 2));
+    let low_relative = out
+        .rows
+        .iter()
+        .find(|r| r.parameter == Some(0.1) && r.comparison == Some(Comparison::RelativeUplift))
+        .unwrap();
+    assert_eq!(low_relative.point, None);
+    let median = out
+        .rows
+        .iter()
+        .find(|r| r.parameter == Some(0.5) && r.branch == "control" && r.comparison.is_none())
+        .unwrap();
+    assert!(median.lower.unwrap() <= median.point.unwrap());
+    assert!(median.point.unwrap() <= median.upper.unwrap());
+    assert_eq!(median.ci_width, Some(0.95));
+}
