@@ -3,10 +3,10 @@
 //! `pre_treatment.py`, on top of the mozanalysis computations they call.
 //!
 //! Implemented statistics (config name → `statistic` column): `bootstrap_mean` → `mean`,
-//! `binomial` → `binomial`, `count` → `count`, `sum` → `sum`, `empirical_cdf` and
-//! `kernel_density_estimate` (`distribution.rs`). Jetstream's other statistics give an
-//! error record saying they are not implemented; names Jetstream does not know give its
-//! "does not exist" error.
+//! `binomial` → `binomial`, `count` → `count`, `sum` → `sum`, `deciles` (`deciles.rs`),
+//! `empirical_cdf` and `kernel_density_estimate` (`distribution.rs`). Jetstream's other
+//! statistics give an error record saying they are not implemented; names Jetstream does not
+//! know give its "does not exist" error.
 //!
 //! # Pairwise references
 //! As in Jetstream, every branch present in the data is used in turn as the reference (in label
