@@ -13,8 +13,11 @@
 //! Every SQL fragment is rendered on the way (Jinja, `{dataset}`), so a template error fails the
 //! file. The results are [`CheckRecord`]s; `--json` prints them one per line.
 
-use crate::config::{self, ConfigCollection, ConfigError, CustomConfig, FileKind, PLATFORMS};
+use crate::config::{
+    self, ConfigCollection, ConfigError, CustomConfig, FileKind, FunctionDefinition, PLATFORMS,
+};
 use crate::experimenter::ExperimenterExperiment;
+use crate::validation::SUPPORTED_APPS;
 use chrono::NaiveDate;
 use jetstream_proto::spec::{AnalysisSpec, Branch};
 use jetstream_proto::AnalysisPeriod;
@@ -32,17 +35,9 @@ pub enum AppChoice {
     Auto,
 }
 
-/// The platforms `AppChoice::Auto` tries, in order.
-pub const AUTO_PLATFORMS: &[&str] = &[
-    "firefox_desktop",
-    "fenix",
-    "firefox_ios",
-    "focus_android",
-    "focus_ios",
-    "klar_android",
-    "klar_ios",
-    "monitor_cirrus",
-];
+/// The platforms `AppChoice::Auto` tries, in order: the supported apps that have metric-hub
+/// definitions (the first eight of [`SUPPORTED_APPS`]).
+pub const AUTO_PLATFORMS: &[&str] = SUPPORTED_APPS.split_at(8).0;
 
 /// The outcome of checking one file.
 #[derive(Debug)]
@@ -152,22 +147,27 @@ pub fn check_offline(collection: &ConfigCollection, path: &Path, app: &AppChoice
         (_, FileKind::Defaults | FileKind::Definitions) => vec![platform_of_stem(&slug, app)],
         (_, FileKind::Functions) => vec![String::new()],
     };
-    let mut first: Option<CheckRecord> = None;
-    for app_name in apps {
-        let result = check_for_app(collection, path, kind, &slug, &app_name);
-        let record = CheckRecord {
-            path: path.to_path_buf(),
-            kind,
-            slug: slug.clone(),
-            app_name,
-            result,
-        };
-        if record.result.is_ok() {
-            return record;
+    let record = |app_name: &str, result| CheckRecord {
+        path: path.to_path_buf(),
+        kind,
+        slug: slug.clone(),
+        app_name: app_name.to_string(),
+        result,
+    };
+    // Read and parse once; only resolution depends on the app.
+    let parsed = match parse(path, kind) {
+        Ok(parsed) => parsed,
+        Err(e) => return record(&apps[0], Err(e)),
+    };
+    let first = check_parsed(collection, &parsed, &slug, &apps[0]);
+    if first.is_err() {
+        for app_name in &apps[1..] {
+            if let Ok(checked) = check_parsed(collection, &parsed, &slug, app_name) {
+                return record(app_name, Ok(checked));
+            }
         }
-        first.get_or_insert(record);
     }
-    first.expect("at least one app is tried")
+    record(&apps[0], first)
 }
 
 /// Checks an experiment config online: against its Experimenter experiment.
@@ -209,50 +209,47 @@ fn platform_of_stem(stem: &str, app: &AppChoice) -> String {
     }
 }
 
-fn check_for_app(
-    collection: &ConfigCollection,
-    path: &Path,
-    kind: FileKind,
-    slug: &str,
-    app: &str,
-) -> Result<Checked, ConfigError> {
+/// A metric-hub file, read and parsed.
+enum Parsed {
+    Functions(Vec<FunctionDefinition>),
+    Spec(FileKind, Box<CustomConfig>),
+}
+
+fn parse(path: &Path, kind: FileKind) -> Result<Parsed, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    match kind {
-        FileKind::Functions => {
-            let functions = config::parse_functions(path, &text)?;
-            let templates = config::Templates::new(
-                functions
-                    .iter()
-                    .map(|f| (f.name.clone(), f.definition.clone())),
-            );
-            for f in &functions {
+    Ok(match kind {
+        FileKind::Functions => Parsed::Functions(config::parse_functions(path, &text)?),
+        _ => Parsed::Spec(kind, Box::new(config::parse_file(path, &text, kind)?)),
+    })
+}
+
+/// Resolves a parsed file for `app` (see the module docs for what each kind means).
+fn check_parsed(
+    collection: &ConfigCollection,
+    parsed: &Parsed,
+    slug: &str,
+    app: &str,
+) -> Result<Checked, ConfigError> {
+    match parsed {
+        Parsed::Functions(functions) => {
+            for f in functions {
                 // Each helper must format with a select expression.
                 config::python_format(&f.definition, &[("select_expr", "x")]).map_err(|e| {
-                    ConfigError::Invalid {
-                        file: Some(path.to_path_buf()),
-                        line: f.loc.line,
-                        column: f.loc.column,
-                        key: Some(format!("functions.{}.definition", f.name)),
-                        message: e.to_string(),
-                    }
+                    ConfigError::at(
+                        &f.loc,
+                        format!("functions.{}.definition", f.name),
+                        e.to_string(),
+                    )
                 })?;
             }
-            drop(templates);
             Ok(Checked::Definitions(functions.len()))
         }
-        FileKind::Experiment | FileKind::Defaults => {
-            let custom = config::parse_file(path, &text, kind)?;
-            let experiment = synthetic_experiment_for(slug, app, &custom);
-            let spec = collection.resolve(&experiment, Some(&custom), synthetic_today())?;
-            Ok(Checked::Analysis(Box::new(spec)))
-        }
-        FileKind::Outcome => {
-            let outcome = config::parse_file(path, &text, kind)?;
+        Parsed::Spec(FileKind::Outcome, outcome) => {
             let mut with_outcome = collection.clone();
-            with_outcome.insert_outcome(app, slug, outcome);
+            with_outcome.insert_outcome(app, slug, CustomConfig::clone(outcome));
             let mut experiment = synthetic_experiment("dummy-experiment", app, None);
             experiment.outcomes = vec![slug.to_string()];
             let spec = with_outcome.resolve(
@@ -262,13 +259,18 @@ fn check_for_app(
             )?;
             Ok(Checked::Analysis(Box::new(spec)))
         }
-        FileKind::Definitions => {
-            let definitions = config::parse_file(path, &text, kind)?;
+        Parsed::Spec(FileKind::Definitions, definitions) => {
             let mut with_definitions = collection.clone();
-            with_definitions.replace_definitions(app, definitions);
+            with_definitions.replace_definitions(app, CustomConfig::clone(definitions));
             let experiment = synthetic_experiment("dummy-experiment", app, None);
             let checked = with_definitions.check_definitions(&experiment, synthetic_today())?;
             Ok(Checked::Definitions(checked))
+        }
+        // Experiment configs and defaults resolve as the config of a synthetic experiment.
+        Parsed::Spec(_, custom) => {
+            let experiment = synthetic_experiment_for(slug, app, custom);
+            let spec = collection.resolve(&experiment, Some(custom), synthetic_today())?;
+            Ok(Checked::Analysis(Box::new(spec)))
         }
     }
 }

@@ -108,37 +108,45 @@ pub enum InvalidName {
         kind: &'static str,
         name: String,
     },
-    #[error("{slug}: the '{kind}' enrollments query type (app {app}) is not supported by the query generator yet; only 'normandy' (Firefox desktop) is")]
-    EnrollmentsQueryType {
-        slug: String,
-        kind: String,
-        app: String,
-    },
 }
 
-/// Checks what generated SQL relies on: an enrollments query type it can generate, and names:
-/// metric, segment and data-source names become
+/// An enrollments query the query generator cannot write yet.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{slug}: the '{kind}' enrollments query type (app {app}) is not supported by the query generator yet; only 'normandy' (Firefox desktop) is, or a custom enrollment_query")]
+pub struct UnsupportedEnrollmentsQuery {
+    pub slug: String,
+    pub kind: String,
+    pub app: String,
+}
+
+/// Checks that the enrollments query can be generated: the config's `enrollments_query_type`,
+/// else the platform's (upstream's platform config), must be `normandy` unless the config
+/// brings its own `enrollment_query`.
+pub fn check_enrollments_query(spec: &AnalysisSpec) -> Result<(), UnsupportedEnrollmentsQuery> {
+    let experiment = &spec.experiment;
+    let kind = experiment
+        .enrollments_query_type
+        .clone()
+        .or_else(|| {
+            crate::config::platform(&experiment.app_name)
+                .map(|p| p.enrollments_query_type.to_string())
+        })
+        .unwrap_or_else(|| "normandy".to_string());
+    if kind == "normandy" || experiment.enrollment_query.is_some() {
+        return Ok(());
+    }
+    Err(UnsupportedEnrollmentsQuery {
+        slug: experiment.slug.clone(),
+        kind,
+        app: experiment.app_name.clone(),
+    })
+}
+
+/// Checks the names that generated SQL uses: metric, segment and data-source names become
 /// column or alias identifiers and must be plain identifiers; the slug becomes a string literal
 /// (quoted) and, normalised, part of table names, and must look like an Experimenter slug.
 pub fn check_names(spec: &AnalysisSpec) -> Result<(), InvalidName> {
     let slug = &spec.experiment.slug;
-    // The enrollments query follows the config, else the platform (upstream's platform config).
-    let kind = spec
-        .experiment
-        .enrollments_query_type
-        .clone()
-        .or_else(|| {
-            crate::config::platform(&spec.experiment.app_name)
-                .map(|p| p.enrollments_query_type.to_string())
-        })
-        .unwrap_or_else(|| "normandy".to_string());
-    if kind != "normandy" && spec.experiment.enrollment_query.is_none() {
-        return Err(InvalidName::EnrollmentsQueryType {
-            slug: slug.clone(),
-            kind,
-            app: spec.experiment.app_name.clone(),
-        });
-    }
     let slug_ok = slug
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -202,6 +210,15 @@ mod tests {
     #[test]
     fn names_reaching_sql_are_checked() {
         assert!(check_names(&spec("my-exp.v2", "active_hours")).is_ok());
+        let mut glean = spec("my-exp", "m");
+        glean.experiment.app_name = "fenix".into();
+        assert!(check_enrollments_query(&spec("my-exp", "m")).is_ok());
+        assert_eq!(
+            check_enrollments_query(&glean).unwrap_err().kind,
+            "glean-event"
+        );
+        glean.experiment.enrollment_query = Some("SELECT 1".into());
+        assert!(check_enrollments_query(&glean).is_ok());
         assert!(matches!(
             check_names(&spec("x'; DROP TABLE t; --", "m")),
             Err(InvalidName::Slug(_))

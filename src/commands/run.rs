@@ -54,6 +54,7 @@ pub fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         let collection = configs.for_experiment(&experiment.slug, warehouse.as_ref())?;
         let spec = collection.resolve(experiment, explicit.as_ref(), today)?;
         jetstream_coordinator::validation::check_names(&spec)?;
+        jetstream_coordinator::validation::check_enrollments_query(&spec)?;
         if spec.experiment.skip {
             tracing::warn!(experiment = %spec.experiment.slug, "configured with skip = true; not analysed");
             continue;

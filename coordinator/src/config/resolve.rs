@@ -142,10 +142,13 @@ pub(crate) fn check_definitions(
     }
     for def in definitions.metrics.definitions.values() {
         let key = join_key("metrics", &def.name);
-        if def.select_expression.is_some() && def.data_source.is_some() {
-            r.full_metric(def, &key)?;
-        } else {
-            r.metric(def)?;
+        match (&def.select_expression, &def.data_source) {
+            (Some(template), Some(source)) => {
+                r.full_metric(def, template, source, &key)?;
+            }
+            _ => {
+                r.metric(def)?;
+            }
         }
         checked += 1;
     }
@@ -899,12 +902,7 @@ impl<'a> Resolver<'a> {
             Some(def) => def.clone(),
             None => match self.platform_metric(&name.value) {
                 Some(def) if def.statistics.as_ref().is_none_or(|s| s.is_empty()) => {
-                    let defined_at = def
-                        .loc
-                        .file
-                        .as_ref()
-                        .map(|f| format!(" (defined in {})", f.display()))
-                        .unwrap_or_default();
+                    let defined_at = defined_in(&def.loc);
                     return Err(ConfigError::at(
                         &name.loc,
                         key,
@@ -993,12 +991,7 @@ impl<'a> Resolver<'a> {
                 .is_none_or(|s| s.is_empty())
             {
                 // As upstream, which resolves upstream metrics in full.
-                let defined_at = upstream_def
-                    .loc
-                    .file
-                    .as_ref()
-                    .map(|f| format!(" (defined in {})", f.display()))
-                    .unwrap_or_default();
+                let defined_at = defined_in(&upstream_def.loc);
                 return Err(ConfigError::at(
                     &dependency.loc,
                     join_key(key, "depends_on"),
@@ -1017,9 +1010,8 @@ impl<'a> Resolver<'a> {
             }
         }
 
-        let complete = def.select_expression.is_some() && def.data_source.is_some();
-        if complete {
-            let metric = self.full_metric(def, key)?;
+        if let (Some(template), Some(source)) = (&def.select_expression, &def.data_source) {
+            let metric = self.full_metric(def, template, source, key)?;
             return self.summaries(def, key, &metric.name);
         }
         if let Some(upstream) = upstream {
@@ -1083,10 +1075,13 @@ impl<'a> Resolver<'a> {
     }
 
     /// A metric with its own select expression and data source.
-    fn full_metric(&mut self, def: &MetricDefinition, key: &str) -> Result<MetricSpec> {
-        let (Some(template), Some(source)) = (&def.select_expression, &def.data_source) else {
-            unreachable!("full_metric is called for complete definitions only");
-        };
+    fn full_metric(
+        &mut self,
+        def: &MetricDefinition,
+        template: &Sourced<String>,
+        source: &Sourced<String>,
+        key: &str,
+    ) -> Result<MetricSpec> {
         let parameters = template
             .value
             .contains("parameters")
@@ -1212,72 +1207,39 @@ impl<'a> Resolver<'a> {
 
 /// Checks a statistic's name, parameters and pre-treatments against the catalog.
 fn validate_statistic(s: &StatisticDefinition, key: &str) -> Result<()> {
-    let names = catalog::STATISTICS.iter().map(|k| k.name);
     let Some(kind) = catalog::statistic(&s.name) else {
-        let names: Vec<&str> = names.collect();
-        return Err(ConfigError::at(
-            &s.loc,
-            key,
-            format!(
-                "unknown statistic '{}'{} (known: {})",
-                s.name,
-                did_you_mean(&s.name, names.iter()),
-                names.join(", ")
-            ),
-        ));
+        let names: Vec<&str> = catalog::STATISTICS.iter().map(|k| k.name).collect();
+        return Err(unknown_name(&s.loc, key, "statistic", &s.name, &names));
     };
-    for param in s.params.keys() {
-        if !kind.params.contains(&param.as_str()) {
-            return Err(ConfigError::at(
-                &s.loc,
-                join_key(key, param),
-                format!(
-                    "unknown parameter of {}{} (parameters: {})",
-                    s.name,
-                    did_you_mean(param, kind.params.iter()),
-                    if kind.params.is_empty() {
-                        "none".to_string()
-                    } else {
-                        kind.params.join(", ")
-                    }
-                ),
-            ));
-        }
-    }
+    check_known_keys(
+        s.params.keys(),
+        kind.params,
+        &s.loc,
+        key,
+        &format!("parameter of {}", s.name),
+        "parameters",
+    )?;
     let pre_key = join_key(key, "pre_treatments");
     for (i, pre) in s.pre_treatments.iter().enumerate() {
         let item_key = format!("{pre_key}[{i}]");
         let Some(kind) = catalog::pre_treatment(&pre.name) else {
             let names: Vec<&str> = catalog::PRE_TREATMENTS.iter().map(|k| k.name).collect();
-            return Err(ConfigError::at(
+            return Err(unknown_name(
                 &s.loc,
-                item_key,
-                format!(
-                    "unknown pre-treatment '{}'{} (known: {})",
-                    pre.name,
-                    did_you_mean(&pre.name, names.iter()),
-                    names.join(", ")
-                ),
+                &item_key,
+                "pre-treatment",
+                &pre.name,
+                &names,
             ));
         };
-        for arg in pre.args.keys() {
-            if !kind.args.contains(&arg.as_str()) {
-                return Err(ConfigError::at(
-                    &s.loc,
-                    join_key(&item_key, arg),
-                    format!(
-                        "unknown argument of pre-treatment {}{} (arguments: {})",
-                        pre.name,
-                        did_you_mean(arg, kind.args.iter()),
-                        if kind.args.is_empty() {
-                            "none".to_string()
-                        } else {
-                            kind.args.join(", ")
-                        }
-                    ),
-                ));
-            }
-        }
+        check_known_keys(
+            pre.args.keys(),
+            kind.args,
+            &s.loc,
+            &item_key,
+            &format!("argument of pre-treatment {}", pre.name),
+            "arguments",
+        )?;
         if kind.name.ends_with("_threshold") && !pre.args.contains_key("threshold") {
             return Err(ConfigError::at(
                 &s.loc,
@@ -1287,6 +1249,55 @@ fn validate_statistic(s: &StatisticDefinition, key: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// "unknown <what> '<name>' (did you mean ...) (known: ...)" at `key`.
+fn unknown_name(loc: &Loc, key: &str, what: &str, name: &str, known: &[&str]) -> ConfigError {
+    ConfigError::at(
+        loc,
+        key,
+        format!(
+            "unknown {what} '{name}'{} (known: {})",
+            did_you_mean(name, known.iter()),
+            known.join(", ")
+        ),
+    )
+}
+
+/// Rejects the first of `keys` not in `known`: "unknown <what> (did you mean ...) (<plural>:
+/// ...)", at `key.<unknown key>`.
+fn check_known_keys<'k>(
+    keys: impl IntoIterator<Item = &'k String>,
+    known: &[&str],
+    loc: &Loc,
+    key: &str,
+    what: &str,
+    plural: &str,
+) -> Result<()> {
+    let Some(unknown) = keys.into_iter().find(|k| !known.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    let listed = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    Err(ConfigError::at(
+        loc,
+        join_key(key, unknown),
+        format!(
+            "unknown {what}{} ({plural}: {listed})",
+            did_you_mean(unknown, known.iter())
+        ),
+    ))
+}
+
+/// " (defined in <file>)" for a definition from another file, for messages about it.
+fn defined_in(loc: &Loc) -> String {
+    loc.file
+        .as_ref()
+        .map(|f| format!(" (defined in {})", f.display()))
+        .unwrap_or_default()
 }
 
 /// Upstream's de-duplication: the last occurrence of each (metric, statistic) pair wins; the

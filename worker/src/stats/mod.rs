@@ -499,6 +499,33 @@ struct BranchSamples<'b> {
     samples: Vec<f64>,
 }
 
+impl<'b> BranchSamples<'b> {
+    /// A branch's samples with its individual row: the samples' mean and interval at `levels`.
+    fn summarised(
+        ctx: &StatContext,
+        statistic: &str,
+        label: &'b str,
+        parameter: Option<f64>,
+        width: f64,
+        levels: (f64, f64),
+        samples: Vec<f64>,
+    ) -> BranchSamples<'b> {
+        let mut scratch = samples.clone();
+        let (point, lower, upper) = summarise(&mut scratch, Some(levels));
+        let mut row = base_row(ctx, ctx.metric, statistic, label);
+        row.parameter = parameter;
+        row.ci_width = Some(width);
+        row.point = Some(point);
+        row.lower = lower;
+        row.upper = upper;
+        BranchSamples {
+            label,
+            individual: row,
+            samples,
+        }
+    }
+}
+
 /// Jetstream's reference loop for a statistic with an interval: for every present branch as
 /// reference (in label order), the individual rows of every branch plus a `difference` and a
 /// `relative_uplift` row for every other branch, paired draw by draw.
@@ -638,18 +665,15 @@ fn bootstrap_mean(
         .iter()
         .zip(samples)
         .map(|((label, _), samples)| {
-            let mut sorted = samples.clone();
-            let (point, lower, upper) = summarise(&mut sorted, Some(levels));
-            let mut row = base_row(ctx, ctx.metric, "mean", label);
-            row.ci_width = Some(params.confidence_interval);
-            row.point = Some(point);
-            row.lower = lower;
-            row.upper = upper;
-            BranchSamples {
+            BranchSamples::summarised(
+                ctx,
+                "mean",
                 label,
-                individual: row,
+                None,
+                params.confidence_interval,
+                levels,
                 samples,
-            }
+            )
         })
         .collect();
     pairwise(
@@ -704,19 +728,7 @@ fn deciles(
             .iter()
             .zip(samples)
             .map(|((label, _), samples)| {
-                let mut scratch = samples.clone();
-                let (point, lower, upper) = summarise(&mut scratch, Some(levels));
-                let mut row = base_row(ctx, ctx.metric, "deciles", label);
-                row.parameter = Some(*q);
-                row.ci_width = Some(width);
-                row.point = Some(point);
-                row.lower = lower;
-                row.upper = upper;
-                BranchSamples {
-                    label,
-                    individual: row,
-                    samples,
-                }
+                BranchSamples::summarised(ctx, "deciles", label, Some(*q), width, levels, samples)
             })
             .collect();
         pairwise(
