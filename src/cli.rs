@@ -32,6 +32,58 @@ pub enum Command {
     /// Compute the statistics a metric-hub TOML configures over a per-client file (Parquet or
     /// CSV with client_id, branch and one column per metric), as Jetstream's statistics step.
     Statistics(StatisticsArgs),
+    /// Benchmarks behind the statistics' targets: per-summary speed and A/A calibration.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum BenchCommand {
+    /// Time every summary of a config (default: the twelve the peer harness times) on
+    /// synthetic per-client tables, or on given files.
+    Statistics(BenchStatisticsArgs),
+    /// A/A simulations: coverage of the 95 % intervals of mean, binomial and mean_lm.
+    Calibration(BenchCalibrationArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchStatisticsArgs {
+    /// Sizes of the synthetic tables (two branches), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    pub clients: Vec<usize>,
+    /// Per-client files to time instead of synthetic tables (branches `control` and others).
+    #[arg(long, value_name = "FILE")]
+    pub input: Vec<PathBuf>,
+    /// metric-hub TOML of the summaries (default: the peer harness's twelve).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Runs per summary; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Seed of the synthetic data and of the statistics.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchCalibrationArgs {
+    /// Number of simulated A/A experiments.
+    #[arg(long, default_value_t = 2000)]
+    pub simulations: usize,
+    /// Clients in each of the two branches.
+    #[arg(long = "clients-per-branch", default_value_t = 1000)]
+    pub clients_per_branch: usize,
+    /// Bootstrap samples of `mean`.
+    #[arg(long = "num-samples", default_value_t = 2000)]
+    pub num_samples: usize,
+    /// Seed of the simulations.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -26,9 +26,23 @@ fn find<'a>(
     segment: &str,
     basis: &str,
 ) -> &'a Value {
+    find_statistic(rows, metric, "mean_or_binomial", comparison, segment, basis)
+}
+
+fn find_statistic<'a>(
+    rows: &'a [Value],
+    metric: &str,
+    statistic: &str,
+    comparison: Option<&str>,
+    segment: &str,
+    basis: &str,
+) -> &'a Value {
     rows.iter()
         .find(|r| {
             r["metric"] == metric
+                && (r["statistic"] == statistic
+                    || (statistic == "mean_or_binomial"
+                        && (r["statistic"] == "mean" || r["statistic"] == "binomial")))
                 && r["branch"] == "treatment"
                 && r.get("comparison").and_then(Value::as_str) == comparison
                 && (comparison.is_none() || r["comparison_to_branch"] == "control")
@@ -126,6 +140,36 @@ fn demo_recovers_injected_effects_and_writes_valid_exports() {
         "active_hours effect not detected: {active}"
     );
 
+    // The CUPED linear model: computed over the enrollments-basis pre-enrollment week, without
+    // falling back, and its interval contains the injected effect too.
+    for basis in ["enrollments", "exposures"] {
+        let lm = find_statistic(
+            &overall,
+            "active_hours",
+            "mean_lm",
+            Some("relative_uplift"),
+            "all",
+            basis,
+        );
+        let (lo, hi) = (lm["lower"].as_f64().unwrap(), lm["upper"].as_f64().unwrap());
+        assert!(lo <= 0.10 && 0.10 <= hi, "mean_lm {basis}: [{lo}, {hi}]");
+    }
+    // Daily windows during enrollment precede the pre-enrollment table and fall back (with a
+    // warning, as upstream); the overall window must not.
+    let fallbacks: Vec<&Value> = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["message"].as_str().unwrap_or("").contains("falling back"))
+        .collect();
+    assert!(fallbacks.iter().all(|e| e["log_level"] == "WARNING"));
+    assert!(
+        !fallbacks
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains(":overall:")),
+        "{fallbacks:?}"
+    );
+
     // Every branch is used as the reference: control vs treatment rows exist too.
     assert!(overall
         .iter()
@@ -160,6 +204,7 @@ fn demo_recovers_injected_effects_and_writes_valid_exports() {
         format!("statistics_{SLUG}_overall_1"),
         format!("statistics_{SLUG}_day_1"),
         format!("statistics_{SLUG}_weekly"),
+        format!("{SLUG}_enrollments_preenrollment_week_1"),
         format!("{SLUG}_enrollments_weekly"),
     ] {
         assert!(

@@ -108,3 +108,104 @@ fn a_missing_reference_branch_is_an_error() {
     assert!(String::from_utf8_lossy(&output.stderr)
         .contains("reference branch 'control' is not among the file's branches (a, b)"));
 }
+
+#[test]
+fn population_ratio_and_cuped_read_their_extra_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("clients.csv");
+    let mut csv = String::from("client_id,branch,urls,hours,hours_pre\n");
+    for i in 0..600 {
+        let branch = if i % 2 == 0 { "control" } else { "treatment" };
+        let pre = 1.0 + f64::from(i % 13) * 0.5;
+        let lift = if i % 2 == 0 { 1.0 } else { 1.1 };
+        let hours = pre * lift + f64::from(i % 5) * 0.1;
+        // Treatment also loads 20 % more pages per active hour.
+        let urls = (hours * 20.0 * if i % 2 == 0 { 1.0 } else { 1.2 }).round();
+        // Every 50th client has no pre-enrollment value (a LEFT JOIN miss).
+        let pre = if i % 50 == 0 {
+            String::new()
+        } else {
+            pre.to_string()
+        };
+        csv.push_str(&format!("c{i},{branch},{urls},{hours},{pre}\n"));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let config = dir.path().join("summaries.toml");
+    std::fs::write(
+        &config,
+        "[metrics.hours.statistics.linear_model_mean]\n\
+         covariate_adjustment = {period = \"preenrollment_week\"}\n\n\
+         [metrics.urls_per_hour]\ndepends_on = [\"urls\", \"hours\"]\n\n\
+         [metrics.urls_per_hour.statistics.population_ratio]\n\
+         numerator = \"urls\"\ndenominator = \"hours\"\nnum_samples = 500\n",
+    )
+    .unwrap();
+    let out = dir.path().join("rows.json");
+    let unadjusted_out = dir.path().join("unadjusted.json");
+    let output = run(&[
+        "statistics",
+        "--input",
+        input.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = read_json(&out);
+    let rows = rows.as_array().unwrap();
+    let find = |statistic: &str, comparison: Option<&str>| -> &Value {
+        rows.iter()
+            .find(|r| {
+                r["statistic"] == statistic
+                    && r["branch"] == "treatment"
+                    && r.get("comparison").and_then(Value::as_str) == comparison
+                    && comparison.is_none_or(|_| r["comparison_to_branch"] == "control")
+            })
+            .unwrap_or_else(|| panic!("no {statistic} {comparison:?} row"))
+    };
+    let ratio = find("population_ratio", Some("relative_uplift"));
+    assert!(ratio["lower"].as_f64().unwrap() > 0.0, "{ratio}");
+    let adjusted = find("mean_lm", Some("relative_uplift"));
+    let width = |r: &Value| r["upper"].as_f64().unwrap() - r["lower"].as_f64().unwrap();
+
+    // Without the pre-enrollment column the same config runs unadjusted: a wider interval.
+    let plain = dir.path().join("plain.csv");
+    let text = std::fs::read_to_string(&input).unwrap();
+    let stripped: String = text
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    std::fs::write(&plain, stripped).unwrap();
+    let output = run(&[
+        "statistics",
+        "--input",
+        plain.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        unadjusted_out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let unadjusted = read_json(&unadjusted_out);
+    let unadjusted = unadjusted
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["statistic"] == "mean_lm"
+                && r["branch"] == "treatment"
+                && r["comparison"] == "relative_uplift"
+        })
+        .unwrap()
+        .clone();
+    assert!(
+        width(adjusted) < 0.5 * width(&unadjusted),
+        "CUPED narrows the interval: {adjusted} vs {unadjusted}"
+    );
+    assert!(schema_errors("jetstream_Statistics.schema.json", &read_json(&out)).is_empty());
+}

@@ -267,6 +267,21 @@ impl Coordinator {
             tables: TaskTables {
                 enrollments: plan::enrollments_table(&spec.experiment.slug),
                 metrics: metrics_table,
+                preenrollment: [
+                    AnalysisPeriod::PreenrollmentWeek,
+                    AnalysisPeriod::PreenrollmentDays28,
+                ]
+                .into_iter()
+                .map(|period| {
+                    let table = plan::metrics_table(
+                        &spec.experiment.slug,
+                        jetstream_proto::AnalysisBasis::Enrollments,
+                        period,
+                        1,
+                    );
+                    (period, table)
+                })
+                .collect(),
             },
             time_limits,
             seed: self.options.seed,

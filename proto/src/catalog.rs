@@ -64,7 +64,12 @@ pub const STATISTICS: &[StatisticKind] = &[
     },
     StatisticKind {
         name: "linear_model_mean_no_clip",
-        params: &["covariate_adjustment", "confidence_interval"],
+        // `drop_highest` is inherited from linear_model_mean (default 0.0 here).
+        params: &[
+            "drop_highest",
+            "covariate_adjustment",
+            "confidence_interval",
+        ],
     },
     StatisticKind {
         name: "per_client_dau_impact",

@@ -97,6 +97,11 @@ pub struct TaskTables {
     pub enrollments: String,
     /// The metrics table of the task's (period, window, basis), when it has one.
     pub metrics: Option<String>,
+    /// The enrollments-basis, window-1 metrics tables of the pre-enrollment periods, where
+    /// `covariate_adjustment` reads covariates (they may not exist; the statistic then falls
+    /// back to unadjusted inferences).
+    #[serde(default)]
+    pub preenrollment: Vec<(AnalysisPeriod, String)>,
 }
 
 /// A task as published on the queue.

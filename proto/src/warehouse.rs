@@ -34,8 +34,11 @@ pub enum WriteMode {
 /// One column of a query result, converted to what statistics need.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Column {
-    /// Numbers and booleans (true = 1.0); NULL is None.
+    /// Floating-point numbers and booleans (true = 1.0); NULL is None.
     Float(Vec<Option<f64>>),
+    /// Numbers of an integer SQL type, as f64 (exact up to 2^53). Kept apart because the
+    /// statistics treat integer metrics differently (pandas keeps them integral).
+    Integer(Vec<Option<f64>>),
     /// Everything else, as text.
     Text(Vec<Option<String>>),
 }
@@ -44,8 +47,16 @@ impl Column {
     /// Number of rows.
     pub fn len(&self) -> usize {
         match self {
-            Column::Float(v) => v.len(),
+            Column::Float(v) | Column::Integer(v) => v.len(),
             Column::Text(v) => v.len(),
+        }
+    }
+
+    /// The values of a numeric column (floating-point, boolean or integer).
+    pub fn numbers(&self) -> Option<&[Option<f64>]> {
+        match self {
+            Column::Float(v) | Column::Integer(v) => Some(v),
+            Column::Text(_) => None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod config_source;
 mod demo;
 mod run;
@@ -16,5 +17,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::execute(&args),
         Command::ValidateConfig(args) => validate_config::execute(&args),
         Command::Statistics(args) => statistics::execute(&args),
+        Command::Bench(args) => bench::execute(&args),
     }
 }

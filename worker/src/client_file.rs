@@ -5,7 +5,7 @@
 use duckdb::types::ValueRef;
 use duckdb::Connection;
 use jetstream_proto::naming::sql_string_literal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Why a client file could not be read.
@@ -32,6 +32,9 @@ pub enum ClientFileError {
 pub struct ClientTable {
     pub branches: Vec<String>,
     pub columns: BTreeMap<String, Vec<Option<f64>>>,
+    /// Columns whose values are integers in the file (pandas keeps them in an integer dtype,
+    /// which the linear model's clipping depends on).
+    pub integer_columns: BTreeSet<String>,
 }
 
 impl ClientTable {
@@ -94,6 +97,8 @@ pub fn read_client_file(path: &Path) -> Result<ClientTable, ClientFileError> {
         .collect();
     let mut table = ClientTable::default();
     let mut values: Vec<Vec<Option<f64>>> = vec![Vec::new(); metric_columns.len()];
+    // Whether each column's non-NULL values are all integers (None until one is seen).
+    let mut integer: Vec<Option<bool>> = vec![None; metric_columns.len()];
     let mut row_number = 0;
     while let Some(row) = rows.next().map_err(read_err)? {
         row_number += 1;
@@ -115,10 +120,19 @@ pub fn read_client_file(path: &Path) -> Result<ClientTable, ClientFileError> {
                 row: row_number,
                 found: format!("{value:?}"),
             })?;
+            if number.is_some() {
+                let is_integer = crate::warehouse::is_integer(value);
+                integer[slot] = Some(integer[slot].unwrap_or(true) && is_integer);
+            }
             values[slot].push(number);
         }
     }
-    for ((_, column), column_values) in metric_columns.into_iter().zip(values) {
+    for (((_, column), column_values), integer) in
+        metric_columns.into_iter().zip(values).zip(integer)
+    {
+        if integer == Some(true) {
+            table.integer_columns.insert(column.clone());
+        }
         table.columns.insert(column.clone(), column_values);
     }
     Ok(table)
@@ -161,6 +175,11 @@ mod tests {
         let table = read_client_file(&csv).unwrap();
         assert_eq!(table.branches, ["control", "treatment", "treatment"]);
         assert_eq!(table.columns["retained"], [Some(1.0), Some(0.0), Some(1.0)]);
+        // CSV type sniffing makes uri_count BIGINT; booleans and doubles are not integers.
+        assert_eq!(
+            table.integer_columns.iter().collect::<Vec<_>>(),
+            ["uri_count"]
+        );
         assert_eq!(
             table.non_null("active_hours").unwrap(),
             (

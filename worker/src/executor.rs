@@ -1,11 +1,11 @@
 //! Executes one task: the warehouse queries it owns and the statistics it computes.
 
 use crate::sql::{self, Catalog};
-use crate::stats::{self, MetricData, StatContext};
+use crate::stats::{self, CovariateAdjustment, DataColumn, MetricData, StatContext};
 use chrono::Utc;
 use jetstream_proto::spec::{AnalysisSpec, MetricSpec, SummarySpec};
 use jetstream_proto::task::{TaskOutcome, TaskResult, WireTask};
-use jetstream_proto::warehouse::{Column, Warehouse, WarehouseError, WriteMode};
+use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
 use jetstream_proto::{AnalysisBasis, AnalysisError, TaskKind};
 use std::sync::Arc;
 
@@ -71,7 +71,10 @@ impl TaskExecutor {
             self.warehouse.table_ref(table)?
         ))?;
         Ok(match frame.column("n") {
-            Some(Column::Float(v)) => v.first().copied().flatten().unwrap_or(0.0) as u64,
+            Some(c) => c
+                .numbers()
+                .and_then(|v| v.first().copied().flatten())
+                .unwrap_or(0.0) as u64,
             _ => 0,
         })
     }
@@ -138,23 +141,30 @@ impl TaskExecutor {
                 "statistics",
             )
         })?;
+        // Each computed column once: the summaries' metrics, or for a metric computed from
+        // others (`depends_on`), its upstream metrics.
         let mut columns: Vec<&str> = Vec::new();
         for s in &summaries {
-            if spec
-                .metrics
-                .get(&s.metric)
-                .is_some_and(|m| m.select_expression.is_some())
-                && !columns.contains(&s.metric.as_str())
-            {
-                columns.push(&s.metric);
+            let Some(metric) = spec.metrics.get(&s.metric) else {
+                continue;
+            };
+            let needed: Vec<&str> = if metric.depends_on.is_empty() {
+                vec![metric.name.as_str()]
+            } else {
+                metric.depends_on.iter().map(String::as_str).collect()
+            };
+            for name in needed {
+                let computed = spec
+                    .metrics
+                    .get(name)
+                    .is_some_and(|m| m.select_expression.is_some());
+                if computed && !columns.contains(&name) {
+                    columns.push(name);
+                }
             }
         }
-        let subset = sql::subset_query(
-            &self.warehouse.table_ref(metrics_table).map_err(fail)?,
-            &columns,
-            basis,
-            &segment,
-        );
+        let metrics_ref = self.warehouse.table_ref(metrics_table).map_err(fail)?;
+        let subset = sql::subset_query(&metrics_ref, &columns, basis, &segment);
         let frame = self.warehouse.query(&subset).map_err(fail)?;
         let branches = match frame.column("branch") {
             Some(Column::Text(v)) => v.clone(),
@@ -185,29 +195,46 @@ impl TaskExecutor {
                 metric: &summary.metric,
                 ..base_ctx
             };
-            let data = match frame.column(&summary.metric) {
-                Some(Column::Float(values)) => metric_data(&branches, values),
-                Some(Column::Text(_)) => {
+            let depends_on = spec
+                .metrics
+                .get(&summary.metric)
+                .map(|m| m.depends_on.as_slice())
+                .unwrap_or_default();
+            let data = match subset_data(&frame, &branches, &summary.metric, depends_on) {
+                Ok(data) => data,
+                Err(message) => {
                     errors.push(*task_error(
                         task,
                         Some(&summary.metric),
-                        format!("metric '{}' is not numeric or boolean", summary.metric),
+                        message,
                         "statistics",
                     ));
                     continue;
                 }
-                None => {
-                    errors.push(*task_error(
+            };
+            let data = match stats::covariate_request(summary, period) {
+                Some(adjustment) if depends_on.is_empty() => {
+                    let covariate = self.covariate_data(
                         task,
-                        Some(&summary.metric),
-                        format!(
-                            "metric '{}' has no column in the metrics table (metrics computed from other metrics are not supported yet)",
-                            summary.metric
-                        ),
-                        "statistics",
-                    ));
-                    continue;
+                        &metrics_ref,
+                        &summary.metric,
+                        &adjustment,
+                        basis,
+                        &segment,
+                    );
+                    match covariate {
+                        Ok(Some(data)) => data,
+                        Ok(None) => data,
+                        Err(message) => {
+                            let mut warning =
+                                *task_error(task, Some(&summary.metric), message, "statistics");
+                            warning.log_level = "WARNING".to_string();
+                            errors.push(warning);
+                            data
+                        }
+                    }
                 }
+                _ => data,
             };
             let out = stats::run_summary(summary, &data, &ctx);
             rows.extend(out.rows);
@@ -228,6 +255,89 @@ impl TaskExecutor {
         };
         rows.extend(stats::counts(&population_branches, &base_ctx));
         Ok(TaskOutcome::Statistics { rows, errors })
+    }
+}
+
+impl TaskExecutor {
+    /// Jetstream's covariate subset: the metric's non-NULL rows of this table, LEFT JOINed on
+    /// (analysis_id, branch) with the covariate metric of the pre-enrollment period's
+    /// enrollments-basis window-1 table (NULL where a client has no pre-enrollment row).
+    /// `Ok(None)` when the task names no such table; an error (reported as a warning, the
+    /// statistic then runs unadjusted) when the table or its column is missing.
+    fn covariate_data(
+        &self,
+        task: &WireTask,
+        metrics_ref: &str,
+        metric: &str,
+        adjustment: &CovariateAdjustment,
+        basis: AnalysisBasis,
+        segment: &str,
+    ) -> Result<Option<MetricData>, String> {
+        let Some((_, table)) = task
+            .tables
+            .preenrollment
+            .iter()
+            .find(|(p, _)| *p == adjustment.period)
+        else {
+            return Ok(None);
+        };
+        let covariate_metric = adjustment.metric.as_deref().unwrap_or(metric);
+        let fallback = |why: String| {
+            format!(
+                "Covariate adjustment table {table} {why}, falling back to unadjusted \
+                 inferences for {metric}"
+            )
+        };
+        if !self.warehouse.table_exists(table).unwrap_or(false) {
+            return Err(fallback("does not exist".to_string()));
+        }
+        let pre_ref = self.warehouse.table_ref(table).map_err(|e| e.to_string())?;
+        let column = adjustment.column(metric);
+        let query = sql::covariate_query(
+            metrics_ref,
+            &pre_ref,
+            metric,
+            covariate_metric,
+            &column,
+            basis,
+            segment,
+        );
+        let frame = self
+            .warehouse
+            .query(&query)
+            .map_err(|e| fallback(format!("cannot be read for `{covariate_metric}` ({e})")))?;
+        let branches = match frame.column("branch") {
+            Some(Column::Text(v)) => v.clone(),
+            _ => vec![None; frame.num_rows()],
+        };
+        let mut data = subset_data(&frame, &branches, metric, &[])?;
+        let (values, integer) = match frame.column(&column) {
+            Some(c @ (Column::Float(_) | Column::Integer(_))) => (
+                c.numbers().unwrap_or_default(),
+                matches!(c, Column::Integer(_)),
+            ),
+            _ => {
+                return Err(fallback(format!(
+                    "has no numeric column `{covariate_metric}`"
+                )))
+            }
+        };
+        let own = frame
+            .column(metric)
+            .and_then(Column::numbers)
+            .unwrap_or_default();
+        data.covariate = Some(DataColumn {
+            name: column.clone(),
+            values: values
+                .iter()
+                .zip(own)
+                .zip(&branches)
+                .filter(|((_, m), b)| m.is_some() && b.is_some())
+                .map(|((c, _), _)| c.unwrap_or(f64::NAN))
+                .collect(),
+            integer,
+        });
+        Ok(Some(data))
     }
 }
 
@@ -279,20 +389,68 @@ pub fn metrics_to_compute<'a>(
     out
 }
 
-/// One metric's values with NULL rows (and rows without a branch) removed, as Jetstream's
-/// `WHERE <metric> IS NOT NULL` subset does.
-fn metric_data(branches: &[Option<String>], values: &[Option<f64>]) -> MetricData {
-    let mut data = MetricData {
-        branches: Vec::with_capacity(values.len()),
-        values: Vec::with_capacity(values.len()),
-    };
-    for (b, v) in branches.iter().zip(values) {
-        if let (Some(b), Some(v)) = (b, v) {
-            data.branches.push(b.clone());
-            data.values.push(*v);
+/// A summary's data from the subset frame, with rows where a selected metric is NULL (and rows
+/// without a branch) removed, as Jetstream's `WHERE <metric> IS NOT NULL` subset does: the
+/// metric's own column, or for a metric computed from others, its upstream columns.
+fn subset_data(
+    frame: &Frame,
+    branches: &[Option<String>],
+    metric: &str,
+    depends_on: &[String],
+) -> Result<MetricData, String> {
+    let numeric = |name: &str| -> Result<(&[Option<f64>], bool), String> {
+        match frame.column(name) {
+            Some(column @ (Column::Float(_) | Column::Integer(_))) => Ok((
+                column.numbers().unwrap_or_default(),
+                matches!(column, Column::Integer(_)),
+            )),
+            Some(Column::Text(_)) => Err(format!("metric '{name}' is not numeric or boolean")),
+            None => Err(format!(
+                "metric '{name}' has no column in the metrics table (it needs a select_expression)"
+            )),
         }
+    };
+    let names: Vec<&str> = if depends_on.is_empty() {
+        vec![metric]
+    } else {
+        depends_on.iter().map(String::as_str).collect()
+    };
+    let columns = names
+        .iter()
+        .map(|name| numeric(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let keep: Vec<usize> = (0..branches.len())
+        .filter(|&i| branches[i].is_some() && columns.iter().all(|(v, _)| v[i].is_some()))
+        .collect();
+    let branch_labels = keep
+        .iter()
+        .map(|&i| branches[i].clone().unwrap_or_default())
+        .collect();
+    let values_of = |values: &[Option<f64>]| -> Vec<f64> {
+        keep.iter()
+            .map(|&i| values[i].unwrap_or(f64::NAN))
+            .collect()
+    };
+    if depends_on.is_empty() {
+        let (values, integer) = columns[0];
+        return Ok(MetricData {
+            integer,
+            ..MetricData::new(branch_labels, values_of(values))
+        });
     }
-    data
+    Ok(MetricData {
+        branches: branch_labels,
+        upstream: names
+            .iter()
+            .zip(&columns)
+            .map(|(name, (values, integer))| DataColumn {
+                name: name.to_string(),
+                values: values_of(values),
+                integer: *integer,
+            })
+            .collect(),
+        ..MetricData::default()
+    })
 }
 
 fn task_error(

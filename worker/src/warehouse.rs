@@ -110,6 +110,7 @@ enum ColumnBuilder {
     Nulls,
     NullsThen(usize),
     Float(Vec<Option<f64>>),
+    Integer(Vec<Option<f64>>),
     Text(Vec<Option<String>>),
 }
 
@@ -118,7 +119,7 @@ impl ColumnBuilder {
         let leading = match self {
             ColumnBuilder::Nulls => 0,
             ColumnBuilder::NullsThen(n) => *n,
-            ColumnBuilder::Float(v) => {
+            ColumnBuilder::Float(v) | ColumnBuilder::Integer(v) => {
                 v.push(as_float(value));
                 return;
             }
@@ -132,7 +133,11 @@ impl ColumnBuilder {
             v if as_float(v).is_some() => {
                 let mut column = vec![None; leading];
                 column.push(as_float(v));
-                ColumnBuilder::Float(column)
+                if is_integer(v) {
+                    ColumnBuilder::Integer(column)
+                } else {
+                    ColumnBuilder::Float(column)
+                }
             }
             v => {
                 let mut column = vec![None; leading];
@@ -147,9 +152,26 @@ impl ColumnBuilder {
             ColumnBuilder::Nulls => Column::Float(Vec::new()),
             ColumnBuilder::NullsThen(n) => Column::Float(vec![None; n]),
             ColumnBuilder::Float(v) => Column::Float(v),
+            ColumnBuilder::Integer(v) => Column::Integer(v),
             ColumnBuilder::Text(v) => Column::Text(v),
         }
     }
+}
+
+/// Whether a value has an integer SQL type.
+pub(crate) fn is_integer(value: ValueRef<'_>) -> bool {
+    matches!(
+        value,
+        ValueRef::TinyInt(_)
+            | ValueRef::SmallInt(_)
+            | ValueRef::Int(_)
+            | ValueRef::BigInt(_)
+            | ValueRef::HugeInt(_)
+            | ValueRef::UTinyInt(_)
+            | ValueRef::USmallInt(_)
+            | ValueRef::UInt(_)
+            | ValueRef::UBigInt(_)
+    )
 }
 
 /// Numbers and booleans as f64; None for NULL and non-numeric values.

@@ -14,7 +14,7 @@ mod subset;
 pub use enrollments::enrollments_query;
 pub use format::{format_select_expression, FormatError};
 pub use metrics::metrics_query;
-pub use subset::{population_query, subset_query};
+pub use subset::{covariate_query, population_query, subset_query};
 
 use chrono::NaiveDate;
 

@@ -33,6 +33,26 @@ pub fn subset_query(
     )
 }
 
+/// Jetstream's covariate subset (§3.3): `branch`, the metric and the pre-enrollment covariate
+/// `pre.<covariate_metric> AS <column>`, LEFT JOINed on (analysis_id, branch), for the rows of
+/// the population with a non-NULL metric. Names are validated metric names.
+pub fn covariate_query(
+    metrics_table: &str,
+    preenrollment_table: &str,
+    metric: &str,
+    covariate_metric: &str,
+    column: &str,
+    basis: AnalysisBasis,
+    segment: &str,
+) -> String {
+    format!(
+        "SELECT m.branch, m.{metric}, pre.{covariate_metric} AS {column} \
+         FROM {metrics_table} m LEFT JOIN {preenrollment_table} pre USING (analysis_id, branch) \
+         WHERE m.{metric} IS NOT NULL AND {}",
+        population_filter(basis, segment)
+    )
+}
+
 /// The branches of every client counted for (basis, segment), from the enrollments table
 /// (Jetstream 2026.8.2's population subset; counts do not depend on any metric's NULLs).
 pub fn population_query(enrollments_table: &str, basis: AnalysisBasis, segment: &str) -> String {

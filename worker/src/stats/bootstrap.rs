@@ -1,16 +1,28 @@
 //! Rubin's Bayesian bootstrap of the mean (mozanalysis `bayesian_stats.bayesian_bootstrap`).
+//!
+//! # Two exact-in-distribution paths, chosen by size
+//! - Up to [`EXACT_DISTINCT`] distinct values per branch, every draw weighs every distinct
+//!   value with its Dirichlet component (Gamma(count, 1), normalised), as upstream does.
+//! - Above it, a draw costs O(bins), not O(n): the sorted values are cut into [`BINS`] bins of
+//!   about equal counts. By the aggregation property of the Dirichlet distribution, a bin's total
+//!   weight is exactly Gamma(m) for its m observations, and independent of how the weight is
+//!   shared inside the bin; the bin's weighted mean is itself a Bayesian-bootstrap mean of its
+//!   values, drawn here from the normal with its exact mean and variance `SS/(m(m + 1))`. Every
+//!   draw's first two moments are exact and the between-bin shape (skewness included) too; only
+//!   the within-bin means' higher moments are smoothed, over bins that span a sliver of the
+//!   data. Tests check both paths give the same quantiles within Monte-Carlo error.
 
 use super::quantile::quantile_sorted;
-use super::random::{bulk_rng, exp1_fast, exp1_slow, stream_rng, ziggurat_tables};
+use super::random::{chunked_draws, exp1_fast, exp1_slow, ziggurat_tables};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Gamma};
+use rand_distr::{Distribution, Gamma, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rayon::prelude::*;
 
-/// Draws per independently seeded chunk. Fixed, so that the samples do not depend on how many
-/// threads run the chunks.
-pub(crate) const CHUNK: usize = 256;
+/// Distinct values per branch up to which every draw weighs every value.
+pub(crate) const EXACT_DISTINCT: usize = 8192;
+/// Bins of the large-sample path.
+pub(crate) const BINS: usize = 1024;
 
 /// One branch's data after outlier capping, tallied into unique values. Values are stored
 /// relative to `center` so that large offsets cost no precision in the weighted sums.
@@ -21,6 +33,17 @@ pub(crate) struct Tally {
     singles: Vec<f64>,
     /// Unique values seen more than once, with Gamma(count, 1) for their component.
     repeated: Vec<(f64, Gamma<f64>)>,
+    /// The large-sample path's bins (then `singles` and `repeated` are empty).
+    bins: Vec<Bin>,
+}
+
+/// A bin of the large-sample path: Gamma(m, 1) for its total weight, and the mean (relative to
+/// the tally's centre) and standard deviation of its values' Bayesian-bootstrap mean.
+#[derive(Debug)]
+struct Bin {
+    weight: Gamma<f64>,
+    mean: f64,
+    sd: f64,
 }
 
 /// Prepares one branch as mozanalysis's `get_bootstrap_samples` does before drawing: refuse
@@ -61,6 +84,20 @@ pub(crate) fn prepare(values: &[f64], threshold_quantile: f64) -> Result<Tally, 
     } else {
         finite.iter().sum::<f64>() / finite.len() as f64
     };
+    let mut distinct = 0;
+    for (i, v) in sorted.iter().enumerate() {
+        if i == 0 || *v != sorted[i - 1] || v.is_nan() {
+            distinct += 1;
+        }
+    }
+    if distinct > EXACT_DISTINCT && sorted.iter().all(|v| v.is_finite()) {
+        return Ok(Tally {
+            center,
+            singles: Vec::new(),
+            repeated: Vec::new(),
+            bins: bins(&sorted, center)?,
+        });
+    }
     let mut singles = Vec::new();
     let mut repeated = Vec::new();
     let mut i = 0;
@@ -84,12 +121,35 @@ pub(crate) fn prepare(values: &[f64], threshold_quantile: f64) -> Result<Tally, 
         center,
         singles,
         repeated,
+        bins: Vec::new(),
     })
+}
+
+/// [`BINS`] bins of consecutive sorted values, of about equal counts (see the module docs).
+fn bins(sorted: &[f64], center: f64) -> Result<Vec<Bin>, String> {
+    let n = sorted.len();
+    let count = BINS.min(n);
+    (0..count)
+        .map(|g| {
+            let values = &sorted[g * n / count..(g + 1) * n / count];
+            let m = values.len() as f64;
+            let mean = values.iter().map(|v| v - center).sum::<f64>() / m;
+            let ss: f64 = values.iter().map(|v| (v - center - mean).powi(2)).sum();
+            Ok(Bin {
+                weight: Gamma::new(m, 1.0).map_err(|e| e.to_string())?,
+                mean,
+                sd: (ss / (m * (m + 1.0))).sqrt(),
+            })
+        })
+        .collect()
 }
 
 impl Tally {
     /// The single value, when the branch has only one distinct value (every draw equals it).
     fn constant(&self) -> Option<f64> {
+        if !self.bins.is_empty() {
+            return None;
+        }
         match (self.singles.as_slice(), self.repeated.as_slice()) {
             ([v], []) => Some(self.center + v),
             ([], [(v, _)]) => Some(self.center + v),
@@ -102,7 +162,7 @@ impl Tally {
 /// over the unique values (drawn as normalised Gamma(c_j, 1) variates) and the sample
 /// `Σ w_j v_j`.
 ///
-/// Draws are split into chunks of [`CHUNK`]; chunk `i` uses its own ChaCha8 stream keyed by
+/// Draws are split into chunks of `random::CHUNK`; chunk `i` uses its own ChaCha8 stream keyed by
 /// `(seed, label)` with stream number `i`. That stream seeds a xoshiro256++ generator for the
 /// bulk of the exponential draws (twice as fast per word as ChaCha8, and its state stays in
 /// registers) and itself feeds the rare ziggurat slow paths and the Gamma draws of repeated
@@ -117,19 +177,18 @@ pub(crate) fn bb_mean_samples(
     if let Some(v) = tally.constant() {
         return vec![v; num_samples];
     }
-    let chunks = num_samples.div_ceil(CHUNK);
-    let parts: Vec<Vec<f64>> = (0..chunks)
-        .into_par_iter()
-        .map(|chunk| {
-            let draws = CHUNK.min(num_samples - chunk * CHUNK);
-            let mut key = stream_rng(seed, &["bayesian_bootstrap", label], chunk as u64);
-            let mut bulk = bulk_rng(&mut key);
-            (0..draws)
-                .map(|_| one_draw(tally, &mut bulk, &mut key))
-                .collect()
-        })
-        .collect();
-    parts.concat()
+    chunked_draws(
+        num_samples,
+        seed,
+        &["bayesian_bootstrap", label],
+        |bulk, key| {
+            if tally.bins.is_empty() {
+                one_draw(tally, bulk, key)
+            } else {
+                binned_draw(tally, bulk)
+            }
+        },
+    )
 }
 
 /// One Bayesian-bootstrap mean. Each 64-bit word of the bulk generator gives two exponential
@@ -178,6 +237,18 @@ fn one_draw(tally: &Tally, bulk: &mut Xoshiro256PlusPlus, key: &mut ChaCha8Rng) 
     tally.center + (num0 + num1) / (den0 + den1)
 }
 
+/// One draw of the large-sample path.
+fn binned_draw(tally: &Tally, rng: &mut Xoshiro256PlusPlus) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for bin in &tally.bins {
+        let w = bin.weight.sample(rng);
+        let z: f64 = StandardNormal.sample(rng);
+        num += w * (bin.mean + bin.sd * z);
+        den += w;
+    }
+    tally.center + num / den
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +273,59 @@ mod tests {
         );
         // A threshold quantile of 0 (drop_highest = 1) is falsy upstream: no capping.
         assert_eq!(prepare(&[1.0, 50.0], 0.0).unwrap().singles.len(), 2);
+    }
+
+    #[test]
+    fn binned_path_matches_the_exact_bootstrap() {
+        // 30,000 distinct lognormal values: binned; the exact path is forced by a tally built
+        // over the same capped values with one bin per value.
+        use rand::SeedableRng;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        let values: Vec<f64> = (0..30_000)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                (z * 1.25 + 0.5).exp()
+            })
+            .collect();
+        let binned = prepare(&values, 0.995).unwrap();
+        assert_eq!(binned.bins.len(), BINS);
+        let mut exact = prepare(&values, 0.995).unwrap();
+        let mut sorted = values.clone();
+        sorted.sort_unstable_by(f64::total_cmp);
+        let threshold = quantile_sorted(&sorted, 0.995);
+        exact.bins.clear();
+        exact.singles = sorted
+            .iter()
+            .filter(|v| **v < threshold)
+            .map(|v| v - exact.center)
+            .collect();
+        let capped = sorted.iter().filter(|v| **v >= threshold).count();
+        exact.repeated = vec![(
+            threshold - exact.center,
+            Gamma::new(capped as f64, 1.0).unwrap(),
+        )];
+        let e = bb_mean_samples(&exact, 4000, 1, "x");
+        let b = bb_mean_samples(&binned, 4000, 2, "x");
+        let sd = |s: &[f64]| {
+            let m = mean(s);
+            (s.iter().map(|x| (x - m).powi(2)).sum::<f64>() / s.len() as f64).sqrt()
+        };
+        let (sd_e, sd_b) = (sd(&e), sd(&b));
+        assert!((mean(&e) - mean(&b)).abs() < 0.06 * sd_e);
+        assert!(
+            (sd_b / sd_e - 1.0).abs() < 0.06,
+            "sd exact {sd_e}, binned {sd_b}"
+        );
+        for q in [0.025, 0.5, 0.975] {
+            let (qe, qb) = (
+                crate::stats::quantile::quantile(&e, q),
+                crate::stats::quantile::quantile(&b, q),
+            );
+            assert!(
+                (qe - qb).abs() < 0.2 * sd_e,
+                "q{q}: exact {qe}, binned {qb}"
+            );
+        }
     }
 
     #[test]

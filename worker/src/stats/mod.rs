@@ -2,11 +2,22 @@
 //! `statistics.py` (`Summary.run`, `Statistic.apply`, the statistic classes it uses) and
 //! `pre_treatment.py`, on top of the mozanalysis computations they call.
 //!
-//! Implemented statistics (config name → `statistic` column): `bootstrap_mean` → `mean`,
-//! `binomial` → `binomial`, `count` → `count`, `sum` → `sum`, `deciles` (`deciles.rs`),
-//! `empirical_cdf` and `kernel_density_estimate` (`distribution.rs`). Jetstream's other
-//! statistics give an error record saying they are not implemented; names Jetstream does not
-//! know give its "does not exist" error.
+//! Every statistic of Jetstream (config name → `statistic` column): `bootstrap_mean` → `mean`,
+//! `binomial`, `count`, `sum`, `deciles` (`deciles.rs`), `empirical_cdf` and
+//! `kernel_density_estimate` (`distribution.rs`), `population_ratio` (`population_ratio.rs`),
+//! and `linear_model_mean` → `mean_lm`, `linear_model_mean_no_clip` → `mean_lm_noclip`,
+//! `per_client_dau_impact` (`linear_model.rs`, with CUPED covariates). Names Jetstream does not
+//! know give its "does not exist" error; parameters are checked against the shared catalog.
+//!
+//! # Data
+//! [`MetricData`] is what Jetstream's subset query returns: the metric's non-NULL values, or for
+//! a metric computed from others (`depends_on`) its upstream columns, plus the pre-enrollment
+//! covariate when a linear model adjusts for one. Pre-treatments apply in config order to the
+//! metric's column, or to each upstream column of a derived metric. Upstream also applies them
+//! to the derived metric's all-NULL placeholder column first, so a filtering pre-treatment
+//! (`remove_nulls`, `censor_*`) on a `population_ratio` metric empties its data there; here the
+//! placeholder does not exist and such pre-treatments work on the upstream columns (a
+//! deliberate fix).
 //!
 //! # Pairwise references
 //! As in Jetstream, every branch present in the data is used in turn as the reference (in label
@@ -31,18 +42,24 @@
 
 mod binomial;
 mod bootstrap;
+pub mod calibration;
 mod deciles;
 mod distribution;
+mod linear_model;
+mod population_ratio;
 mod pretreatment;
 mod quantile;
 mod random;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_multi;
 
 use jetstream_proto::spec::{StatisticSpec, SummarySpec};
 use jetstream_proto::statistic::RowKey;
 use jetstream_proto::{AnalysisBasis, AnalysisError, AnalysisPeriod, Comparison, StatisticRow};
-use pretreatment::PreTreatment;
+pub use linear_model::CovariateAdjustment;
+use pretreatment::{Frame, PreTreatment};
 use quantile::{mean, quantile_select};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -50,10 +67,65 @@ use std::collections::BTreeMap;
 
 /// Per-client values of one metric, NULL rows already removed (Jetstream's subset query), one
 /// entry per client: branch label and value (booleans arrive as 0.0/1.0; NaN/inf may occur).
+///
+/// A metric computed from others (`depends_on`) has no values of its own (upstream selects an
+/// all-NULL placeholder); its upstream metrics' columns are in `upstream` instead, with rows
+/// where any of them is NULL already removed. `linear_model_mean`'s covariate adjustment reads
+/// the pre-enrollment column `<metric>_pre` from `covariate` (NaN where the client has no
+/// pre-enrollment row).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricData {
     pub branches: Vec<String>,
     pub values: Vec<f64>,
+    /// The metric's SQL type is an integer type: pandas then holds it in an integer dtype, and
+    /// the linear model rounds its clipping threshold up (`np.ceil`) as upstream does.
+    pub integer: bool,
+    pub upstream: Vec<DataColumn>,
+    pub covariate: Option<DataColumn>,
+}
+
+/// A named column aligned with [`MetricData::branches`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataColumn {
+    pub name: String,
+    pub values: Vec<f64>,
+    /// As [`MetricData::integer`].
+    pub integer: bool,
+}
+
+impl MetricData {
+    /// A plain metric: its branches and non-NULL values.
+    pub fn new(branches: Vec<String>, values: Vec<f64>) -> MetricData {
+        MetricData {
+            branches,
+            values,
+            ..MetricData::default()
+        }
+    }
+
+    /// Whether the metric is computed from upstream metrics (`depends_on`).
+    pub fn is_derived(&self) -> bool {
+        !self.upstream.is_empty()
+    }
+
+    /// Every column with its length, for the shape check.
+    fn column_lengths(&self) -> Vec<(&str, usize)> {
+        let mut out = Vec::new();
+        if !self.is_derived() {
+            out.push(("the metric", self.values.len()));
+        }
+        out.extend(
+            self.upstream
+                .iter()
+                .map(|c| (c.name.as_str(), c.values.len())),
+        );
+        out.extend(
+            self.covariate
+                .iter()
+                .map(|c| (c.name.as_str(), c.values.len())),
+        );
+        out
+    }
 }
 
 /// Identity of the computation, for rows, error records and seeds.
@@ -87,6 +159,19 @@ pub fn derive_seed(run_seed: u64, parts: &[&str]) -> u64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     u64::from_le_bytes(first)
+}
+
+/// The pre-enrollment covariate a summary reads when computed in `period`: its statistic's
+/// `covariate_adjustment`, if it applies there. The caller joins the covariate metric of that
+/// period's table as `MetricData::covariate` (named [`CovariateAdjustment::column`]); an invalid
+/// parameter gives None here and is reported by [`run_summary`].
+pub fn covariate_request(
+    summary: &SummarySpec,
+    period: AnalysisPeriod,
+) -> Option<CovariateAdjustment> {
+    let value = summary.statistic.params.get("covariate_adjustment")?;
+    let adjustment = CovariateAdjustment::from_value(value).ok()?;
+    adjustment.applies_in(period).then_some(adjustment)
 }
 
 /// Jetstream's `counts`: metric "identity", statistic "count", one row per configured branch
@@ -151,42 +236,23 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
         Ok(p) => p,
         Err(reason) => return fail(reason),
     };
-    if data.branches.len() != data.values.len() {
+    if let Some((column, len)) = data
+        .column_lengths()
+        .into_iter()
+        .find(|(_, len)| *len != data.branches.len())
+    {
         return fail(format!(
-            "metric data has {} branch labels but {} values",
-            data.branches.len(),
-            data.values.len()
+            "metric data has {} branch labels but {len} values in {column}",
+            data.branches.len()
         ));
     }
-    if data.values.is_empty() {
+    if data.branches.is_empty() {
         return fail("no client has a value for this metric".to_string());
     }
-
-    // Intern branch labels (sorted) so that pre-treatments move integers, not strings.
-    let mut labels: Vec<&str> = data.branches.iter().map(String::as_str).collect();
-    labels.sort_unstable();
-    labels.dedup();
-    let mut codes: Vec<u32> = data
-        .branches
-        .iter()
-        .map(|b| labels.binary_search(&b.as_str()).unwrap_or_default() as u32)
-        .collect();
-    let mut values = data.values.clone();
-    for pre_treatment in &pre_treatments {
-        pre_treatment.apply(&mut codes, &mut values, ctx.analysis_length_days);
-    }
-    if values.is_empty() {
+    let prepared = Prepared::new(data, &pre_treatments, ctx);
+    if prepared.frame.len() == 0 {
         return fail("no client has a value for this metric after its pre-treatments".to_string());
     }
-    let mut grouped: Vec<Vec<f64>> = vec![Vec::new(); labels.len()];
-    for (&code, &value) in codes.iter().zip(&values) {
-        grouped[code as usize].push(value);
-    }
-    let branches: Vec<(&str, Vec<f64>)> = labels
-        .into_iter()
-        .zip(grouped)
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
 
     let seed = derive_seed(
         ctx.seed,
@@ -201,11 +267,48 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
         ],
     );
     let mut collector = Collector::new(ctx, name);
+    // The statistics over the metric's own column.
+    let own = || -> Result<Vec<(&str, Vec<f64>)>, String> {
+        if data.is_derived() {
+            let upstream: Vec<&str> = data.upstream.iter().map(|c| c.name.as_str()).collect();
+            return Err(format!(
+                "metric {} is computed from other metrics ({}); statistic {name} needs values of \
+                 its own (use population_ratio, or give the metric a select_expression)",
+                ctx.metric,
+                upstream.join(", ")
+            ));
+        }
+        Ok(prepared.grouped(0))
+    };
+    match &statistic {
+        Statistic::PopulationRatio(params) => {
+            population_ratio::run(params, &prepared, seed, &mut collector)
+        }
+        Statistic::LinearModel(params) => match own() {
+            Err(reason) => collector.error(&reason),
+            Ok(_) => linear_model::run(params, &prepared, &mut collector),
+        },
+        _ => match own() {
+            Err(reason) => collector.error(&reason),
+            Ok(branches) => run_univariate(&statistic, &branches, seed, &mut collector),
+        },
+    }
+    collector.finish()
+}
+
+/// The statistics over a single column, branch by branch.
+fn run_univariate(
+    statistic: &Statistic,
+    branches: &[(&str, Vec<f64>)],
+    seed: u64,
+    collector: &mut Collector,
+) {
+    let ctx = collector.ctx;
     match statistic {
         Statistic::Count | Statistic::Sum => {
             let sum = matches!(statistic, Statistic::Sum);
             let output_name = statistic.output_name();
-            for (label, values) in &branches {
+            for (label, values) in branches {
                 let mut row = base_row(ctx, ctx.metric, output_name, label);
                 // pandas's sum skips nulls (NaN); the count is the number of clients.
                 row.point = Some(if sum {
@@ -216,35 +319,134 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
                 collector.insert(row);
             }
         }
-        Statistic::BootstrapMean(params) => {
-            bootstrap_mean(&params, &branches, seed, &mut collector)
-        }
+        Statistic::BootstrapMean(params) => bootstrap_mean(params, branches, seed, collector),
         Statistic::Binomial {
             confidence_interval,
-        } => binomial(confidence_interval, &branches, seed, &mut collector),
+        } => binomial(*confidence_interval, branches, seed, collector),
         Statistic::EmpiricalCdf {
             grid_size,
             log_space,
-        } => distribution::empirical_cdf(grid_size, log_space, &branches, &mut collector),
+        } => distribution::empirical_cdf(*grid_size, *log_space, branches, collector),
         Statistic::KernelDensity(params) => {
-            distribution::kernel_density_estimate(&params, &branches, &mut collector)
+            distribution::kernel_density_estimate(params, branches, collector)
         }
         Statistic::Deciles {
             num_samples,
             confidence_interval,
         } => deciles(
-            num_samples,
-            confidence_interval,
-            &branches,
+            *num_samples,
+            *confidence_interval,
+            branches,
             seed,
-            &mut collector,
+            collector,
         ),
+        Statistic::PopulationRatio(_) | Statistic::LinearModel(_) => {
+            collector.error("internal: a multi-column statistic reached the univariate path")
+        }
     }
-    collector.finish()
+}
+
+/// A summary's data after its pre-treatments: branch labels interned (sorted) so that rows move
+/// integers, not strings; the target columns (the metric's own, or its upstream metrics') and
+/// then the covariate, if any.
+pub(crate) struct Prepared<'d> {
+    /// Every label of the input, sorted; `frame.codes` index into it.
+    pub(crate) labels: Vec<&'d str>,
+    pub(crate) frame: Frame,
+    /// Names of the columns of `frame` (the metric's own column is named after the metric).
+    pub(crate) names: Vec<&'d str>,
+    /// Whether each column of `frame` has an integer SQL type.
+    pub(crate) integer: Vec<bool>,
+    /// Position of the covariate column in `frame`, if the data has one.
+    pub(crate) covariate: Option<usize>,
+}
+
+impl<'d> Prepared<'d> {
+    /// Interns the branches and applies the pre-treatments, in config order, to every target
+    /// column (Jetstream applies each to the metric and then to each upstream metric; the
+    /// all-NULL placeholder column of a derived metric is not reproduced, see the module docs).
+    fn new(data: &'d MetricData, pre_treatments: &[PreTreatment], ctx: &'d StatContext) -> Self {
+        let mut labels: Vec<&str> = data.branches.iter().map(String::as_str).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        let codes: Vec<u32> = data
+            .branches
+            .iter()
+            .map(|b| labels.binary_search(&b.as_str()).unwrap_or_default() as u32)
+            .collect();
+        let mut columns = Vec::new();
+        let mut names = Vec::new();
+        let mut integer = Vec::new();
+        if data.is_derived() {
+            for column in &data.upstream {
+                columns.push(column.values.clone());
+                names.push(column.name.as_str());
+                integer.push(column.integer);
+            }
+        } else {
+            columns.push(data.values.clone());
+            names.push(ctx.metric);
+            integer.push(data.integer);
+        }
+        let targets = columns.len();
+        let covariate = data.covariate.as_ref().map(|c| {
+            columns.push(c.values.clone());
+            names.push(c.name.as_str());
+            integer.push(c.integer);
+            targets
+        });
+        let mut frame = Frame { codes, columns };
+        for pre_treatment in pre_treatments {
+            for column in 0..targets {
+                pre_treatment.apply(&mut frame, column, ctx.analysis_length_days);
+            }
+        }
+        Prepared {
+            labels,
+            frame,
+            names,
+            integer,
+            covariate,
+        }
+    }
+
+    /// The values of `column` of every present branch, in label order.
+    pub(crate) fn grouped(&self, column: usize) -> Vec<(&'d str, Vec<f64>)> {
+        let mut grouped: Vec<Vec<f64>> = vec![Vec::new(); self.labels.len()];
+        for (&code, &value) in self.frame.codes.iter().zip(&self.frame.columns[column]) {
+            grouped[code as usize].push(value);
+        }
+        self.labels
+            .iter()
+            .copied()
+            .zip(grouped)
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+
+    /// The labels of the branches that still have rows, in label order.
+    pub(crate) fn present(&self) -> Vec<&'d str> {
+        let mut seen = vec![false; self.labels.len()];
+        for &code in &self.frame.codes {
+            seen[code as usize] = true;
+        }
+        self.labels
+            .iter()
+            .zip(seen)
+            .filter(|(_, s)| *s)
+            .map(|(l, _)| *l)
+            .collect()
+    }
+
+    /// The target column named `name`.
+    pub(crate) fn target(&self, name: &str) -> Option<usize> {
+        let targets = self.covariate.unwrap_or(self.names.len());
+        self.names[..targets].iter().position(|n| *n == name)
+    }
 }
 
 /// A configured statistic with its parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Statistic {
     BootstrapMean(BootstrapParams),
     Binomial {
@@ -261,6 +463,8 @@ enum Statistic {
         confidence_interval: f64,
     },
     KernelDensity(distribution::KdeParams),
+    PopulationRatio(population_ratio::RatioParams),
+    LinearModel(linear_model::LmParams),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -274,36 +478,23 @@ struct BootstrapParams {
 /// (upstream has none; its default is 10,000).
 const MAX_NUM_SAMPLES: u64 = 10_000_000;
 
-/// Statistics Jetstream has that this module does not implement.
-const NOT_IMPLEMENTED: [&str; 4] = [
-    "linear_model_mean",
-    "linear_model_mean_no_clip",
-    "per_client_dau_impact",
-    "population_ratio",
-];
-
 impl Statistic {
     /// Resolves the statistic by config name and validates its parameters, as upstream's class
-    /// lookup (`ValueError`) and constructor keyword arguments (`TypeError`) do.
+    /// lookup (`ValueError`) and constructor keyword arguments (`TypeError`) do. The accepted
+    /// keys are the shared catalog's, so that the config layer and the worker agree.
     fn from_spec(spec: &StatisticSpec) -> Result<Statistic, String> {
         let name = spec.name.as_str();
-        let allowed: &[&str] = match name {
-            "bootstrap_mean" => &["num_samples", "drop_highest", "confidence_interval"],
-            "binomial" => &["confidence_interval"],
-            "count" | "sum" => &[],
-            "empirical_cdf" => &["log_space", "grid_size"],
-            "deciles" => &["confidence_interval", "num_samples"],
-            "kernel_density_estimate" => {
-                &["bandwidth", "adjust", "kernel", "grid_size", "log_space"]
-            }
-            _ if NOT_IMPLEMENTED.contains(&name) => {
-                return Err(format!(
-                    "Statistic '{name}' is not implemented by this worker."
-                ))
-            }
-            _ => return Err(format!("Statistic '{name}' does not exist.")),
+        let Some(kind) = jetstream_proto::catalog::STATISTICS
+            .iter()
+            .find(|k| k.name == name)
+        else {
+            return Err(format!("Statistic '{name}' does not exist."));
         };
-        if let Some(key) = spec.params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        if let Some(key) = spec
+            .params
+            .keys()
+            .find(|k| !kind.params.contains(&k.as_str()))
+        {
             return Err(format!(
                 "statistic {name} got an unexpected keyword argument '{key}'"
             ));
@@ -328,6 +519,17 @@ impl Statistic {
                 "parameter 'num_samples' of {name} must be an integer between 1 and \
                  {MAX_NUM_SAMPLES}, got {v}"
             )),
+        };
+        let text = |key: &str| -> Result<String, String> {
+            match spec.params.get(key) {
+                Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+                None => Err(format!(
+                    "statistic {name} is missing required keyword argument '{key}'"
+                )),
+                Some(v) => Err(format!(
+                    "parameter '{key}' of {name} must be a metric name, got {v}"
+                )),
+            }
         };
         Ok(match name {
             "deciles" => Statistic::Deciles {
@@ -383,6 +585,30 @@ impl Statistic {
                     log_space: log_space(spec)?,
                 })
             }
+            "population_ratio" => Statistic::PopulationRatio(population_ratio::RatioParams {
+                numerator: text("numerator")?,
+                denominator: text("denominator")?,
+                num_samples: num_samples()?,
+                drop_highest: float("drop_highest", 0.005)?,
+                confidence_interval: float("confidence_interval", 0.95)?,
+            }),
+            "linear_model_mean" | "linear_model_mean_no_clip" | "per_client_dau_impact" => {
+                let (output, default_drop) = match name {
+                    "linear_model_mean" => (linear_model::LmOutput::Mean, 0.005),
+                    "linear_model_mean_no_clip" => (linear_model::LmOutput::MeanNoClip, 0.0),
+                    _ => (linear_model::LmOutput::DauImpact, 0.0),
+                };
+                let covariate = match spec.params.get("covariate_adjustment") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(linear_model::CovariateAdjustment::from_value(v)?),
+                };
+                Statistic::LinearModel(linear_model::LmParams {
+                    output,
+                    drop_highest: float("drop_highest", default_drop)?,
+                    confidence_interval: float("confidence_interval", 0.95)?,
+                    covariate,
+                })
+            }
             "count" => Statistic::Count,
             _ => Statistic::Sum,
         })
@@ -398,6 +624,8 @@ impl Statistic {
             Statistic::EmpiricalCdf { .. } => "empirical_cdf",
             Statistic::Deciles { .. } => "deciles",
             Statistic::KernelDensity(_) => "kernel_density_estimate",
+            Statistic::PopulationRatio(_) => "population_ratio",
+            Statistic::LinearModel(p) => p.output.statistic(),
         }
     }
 }
@@ -458,6 +686,12 @@ impl<'c, 'a> Collector<'c, 'a> {
     fn error(&mut self, reason: &str) {
         self.errors
             .push(statistic_error(self.ctx, self.name, reason));
+    }
+
+    /// A record at WARNING level: the data (or config) prevents a result, nothing failed.
+    fn warning(&mut self, reason: &str) {
+        self.errors
+            .push(statistic_record(self.ctx, self.name, reason, "WARNING"));
     }
 
     fn finish(self) -> StatOutput {
@@ -660,29 +894,41 @@ fn bootstrap_mean(
             bootstrap::bb_mean_samples(tally, params.num_samples, seed, label)
         })
         .collect();
+    let labels: Vec<&str> = branches.iter().map(|(label, _)| *label).collect();
+    compare_samples(
+        collector,
+        "mean",
+        None,
+        (params.confidence_interval, levels),
+        labels.into_iter().zip(samples).collect(),
+        &references,
+    );
+}
+
+/// The bootstraps' common tail: each branch's samples summarised into its individual row, then
+/// the pairwise comparisons for every reference.
+fn compare_samples(
+    collector: &mut Collector,
+    statistic: &str,
+    parameter: Option<f64>,
+    (width, levels): (f64, (f64, f64)),
+    samples: Vec<(&str, Vec<f64>)>,
+    references: &[&str],
+) {
     let ctx = collector.ctx;
-    let summaries: Vec<BranchSamples> = branches
-        .iter()
-        .zip(samples)
-        .map(|((label, _), samples)| {
-            BranchSamples::summarised(
-                ctx,
-                "mean",
-                label,
-                None,
-                params.confidence_interval,
-                levels,
-                samples,
-            )
+    let summaries: Vec<BranchSamples> = samples
+        .into_iter()
+        .map(|(label, samples)| {
+            BranchSamples::summarised(ctx, statistic, label, parameter, width, levels, samples)
         })
         .collect();
     pairwise(
         collector,
-        "mean",
-        params.confidence_interval,
+        statistic,
+        width,
         Some(levels),
         &summaries,
-        &references,
+        references,
     );
 }
 
@@ -715,7 +961,6 @@ fn deciles(
             sorted
         })
         .collect();
-    let ctx = collector.ctx;
     for (index, q) in deciles::DECILES.iter().enumerate() {
         let samples: Vec<Vec<f64>> = branches
             .par_iter()
@@ -724,19 +969,13 @@ fn deciles(
                 deciles::quantile_samples(sorted, *q, num_samples, seed, label, index)
             })
             .collect();
-        let summaries: Vec<BranchSamples> = branches
-            .iter()
-            .zip(samples)
-            .map(|((label, _), samples)| {
-                BranchSamples::summarised(ctx, "deciles", label, Some(*q), width, levels, samples)
-            })
-            .collect();
-        pairwise(
+        let labels = branches.iter().map(|(label, _)| *label);
+        compare_samples(
             collector,
             "deciles",
-            width,
-            Some(levels),
-            &summaries,
+            Some(*q),
+            (width, levels),
+            labels.zip(samples).collect(),
             &references,
         );
     }
@@ -810,16 +1049,27 @@ fn base_row(ctx: &StatContext, metric: &str, statistic: &str, branch: &str) -> S
 
 /// The error record of a failed statistic computation, as Jetstream logs it.
 pub fn statistic_error(ctx: &StatContext, statistic: &str, reason: &str) -> AnalysisError {
+    statistic_record(ctx, statistic, reason, "ERROR")
+}
+
+/// A record of a statistic at `level` (ERROR, or WARNING when the data prevents a result).
+fn statistic_record(
+    ctx: &StatContext,
+    statistic: &str,
+    reason: &str,
+    level: &str,
+) -> AnalysisError {
     tracing::warn!(
         experiment = ctx.experiment,
         metric = ctx.metric,
         statistic,
         segment = ctx.segment,
-        "statistic failed: {reason}"
+        level,
+        "statistic: {reason}"
     );
     AnalysisError {
         timestamp: chrono::Utc::now(),
-        log_level: "ERROR".to_string(),
+        log_level: level.to_string(),
         experiment: Some(ctx.experiment.to_string()),
         metric: Some(ctx.metric.to_string()),
         statistic: Some(statistic.to_string()),

@@ -110,31 +110,28 @@ impl PreTreatment {
         })
     }
 
-    /// Applies the pre-treatment to parallel columns of branch codes and values.
-    pub(crate) fn apply(
-        &self,
-        branches: &mut Vec<u32>,
-        values: &mut Vec<f64>,
-        analysis_length_days: i64,
-    ) {
+    /// Applies the pre-treatment to column `column` of `frame`. Filters drop whole rows (every
+    /// column with them), as upstream's `df.loc[mask, :]` and `dropna(subset=[col])` do.
+    pub(crate) fn apply(&self, frame: &mut Frame, column: usize, analysis_length_days: i64) {
+        let values = &mut frame.columns[column];
         match *self {
-            PreTreatment::RemoveNulls => retain(branches, values, |v| !v.is_nan()),
+            PreTreatment::RemoveNulls => frame.retain(column, |v| !v.is_nan()),
             PreTreatment::RemoveIndefinites => {
-                retain(branches, values, |v| !v.is_nan() && v != f64::INFINITY)
+                frame.retain(column, |v| !v.is_nan() && v != f64::INFINITY)
             }
             PreTreatment::CensorHighestValues { fraction } => {
                 let threshold = skipna_quantile(values, fraction);
-                retain(branches, values, |v| v < threshold);
+                frame.retain(column, |v| v < threshold);
             }
             PreTreatment::CensorLowestValues { fraction } => {
                 let threshold = skipna_quantile(values, fraction);
-                retain(branches, values, |v| v > threshold);
+                frame.retain(column, |v| v > threshold);
             }
             PreTreatment::CensorValuesBelowThreshold { threshold } => {
-                retain(branches, values, |v| v > threshold)
+                frame.retain(column, |v| v > threshold)
             }
             PreTreatment::CensorValuesAboveThreshold { threshold } => {
-                retain(branches, values, |v| v < threshold)
+                frame.retain(column, |v| v < threshold)
             }
             PreTreatment::NormalizeOverAnalysisPeriod => {
                 let length = analysis_length_days as f64;
@@ -157,25 +154,51 @@ impl PreTreatment {
     }
 }
 
-/// pandas `Series.quantile(q)`: linear interpolation over the non-null values.
-fn skipna_quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.sort_unstable_by(f64::total_cmp);
-    quantile_sorted(&sorted, q)
+/// The rows of one summary: interned branch codes and parallel numeric columns (NaN = NULL).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Frame {
+    pub(crate) codes: Vec<u32>,
+    pub(crate) columns: Vec<Vec<f64>>,
 }
 
-/// Keeps the rows whose value satisfies `keep`.
-fn retain(branches: &mut Vec<u32>, values: &mut Vec<f64>, keep: impl Fn(f64) -> bool) {
+impl Frame {
+    /// Number of rows.
+    pub(crate) fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Keeps the rows whose value in `column` satisfies `keep`, in order.
+    pub(crate) fn retain(&mut self, column: usize, keep: impl Fn(f64) -> bool) {
+        let mask: Vec<bool> = self.columns[column].iter().map(|&v| keep(v)).collect();
+        self.retain_rows(&mask);
+    }
+
+    /// Keeps the rows where `mask` is true, in order.
+    pub(crate) fn retain_rows(&mut self, mask: &[bool]) {
+        compact(&mut self.codes, mask);
+        for column in &mut self.columns {
+            compact(column, mask);
+        }
+    }
+}
+
+/// Moves the kept elements to the front, in order, and truncates.
+fn compact<T: Copy>(items: &mut Vec<T>, mask: &[bool]) {
     let mut j = 0;
-    for i in 0..values.len() {
-        if keep(values[i]) {
-            values[j] = values[i];
-            branches[j] = branches[i];
+    for i in 0..items.len() {
+        if mask[i] {
+            items[j] = items[i];
             j += 1;
         }
     }
-    values.truncate(j);
-    branches.truncate(j);
+    items.truncate(j);
+}
+
+/// pandas `Series.quantile(q)`: linear interpolation over the non-null values.
+pub(crate) fn skipna_quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    sorted.sort_unstable_by(f64::total_cmp);
+    quantile_sorted(&sorted, q)
 }
 
 #[cfg(test)]
@@ -192,11 +215,13 @@ mod tests {
 
     fn run(name: &str, args: Value, values: &[f64]) -> Vec<f64> {
         let pt = PreTreatment::from_spec(&spec(name, args)).unwrap();
-        let mut branches = vec![0; values.len()];
-        let mut values = values.to_vec();
-        pt.apply(&mut branches, &mut values, 7);
-        assert_eq!(branches.len(), values.len());
-        values
+        let mut frame = Frame {
+            codes: vec![0; values.len()],
+            columns: vec![values.to_vec()],
+        };
+        pt.apply(&mut frame, 0, 7);
+        assert_eq!(frame.codes.len(), frame.columns[0].len());
+        frame.columns.remove(0)
     }
 
     #[test]
@@ -282,6 +307,18 @@ mod tests {
             run("zero_fill", json!({}), &[f64::NAN, 2.0]),
             vec![0.0, 2.0]
         );
+    }
+
+    #[test]
+    fn filters_drop_whole_rows() {
+        let pt = PreTreatment::from_spec(&spec("remove_nulls", json!({}))).unwrap();
+        let mut frame = Frame {
+            codes: vec![0, 1, 2],
+            columns: vec![vec![1.0, 2.0, 3.0], vec![4.0, f64::NAN, 6.0]],
+        };
+        pt.apply(&mut frame, 1, 1);
+        assert_eq!(frame.codes, vec![0, 2]);
+        assert_eq!(frame.columns, vec![vec![1.0, 3.0], vec![4.0, 6.0]]);
     }
 
     #[test]

@@ -42,6 +42,33 @@ pub(crate) fn bulk_rng(key: &mut ChaCha8Rng) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::from_seed(seed)
 }
 
+/// Draws per independently seeded chunk. Fixed, so that samples do not depend on how many
+/// threads run the chunks.
+pub(crate) const CHUNK: usize = 256;
+
+/// `num_samples` Monte-Carlo draws in chunks of [`CHUNK`] on the current rayon pool: chunk `i`
+/// keys a ChaCha8 stream `(seed, parts)` with stream number `i`, which seeds the chunk's
+/// xoshiro256++ bulk generator; `draw` gets both. Identical whatever the thread count.
+pub(crate) fn chunked_draws(
+    num_samples: usize,
+    seed: u64,
+    parts: &[&str],
+    draw: impl Fn(&mut Xoshiro256PlusPlus, &mut ChaCha8Rng) -> f64 + Sync,
+) -> Vec<f64> {
+    use rayon::prelude::*;
+    let chunks = num_samples.div_ceil(CHUNK);
+    let drawn: Vec<Vec<f64>> = (0..chunks)
+        .into_par_iter()
+        .map(|chunk| {
+            let draws = CHUNK.min(num_samples - chunk * CHUNK);
+            let mut key = stream_rng(seed, parts, chunk as u64);
+            let mut bulk = bulk_rng(&mut key);
+            (0..draws).map(|_| draw(&mut bulk, &mut key)).collect()
+        })
+        .collect();
+    drawn.concat()
+}
+
 /// Layers of the exponential ziggurat (Marsaglia & Tsang 2000).
 const LAYERS: usize = 256;
 /// Right edge of the base layer.

@@ -76,7 +76,7 @@ fn bernoulli_data(per_branch: &[(&str, usize, f64)], seed: u64) -> MetricData {
     data
 }
 
-fn find<'r>(
+pub(super) fn find<'r>(
     rows: &'r [StatisticRow],
     branch: &str,
     comparison: Option<Comparison>,
@@ -195,6 +195,7 @@ fn bootstrap_caps_each_branch_at_its_quantile() {
     let data = MetricData {
         branches: vec!["control".to_string(); 1000],
         values,
+        ..MetricData::default()
     };
     let out = run_summary(&small_bootstrap(), &data, &ctx(&configured, 3));
     let point = find(&out.rows, "control", None, None).point.unwrap();
@@ -484,6 +485,7 @@ fn count_and_sum_rows_per_present_branch() {
     let data = MetricData {
         branches: branches(&["control", "treatment", "control", "stray"]),
         values: vec![1.0, 5.0, 2.0, 7.0],
+        ..MetricData::default()
     };
     let out = run_summary(
         &summary("count", json!({}), &[]),
@@ -637,6 +639,7 @@ fn empty_data_is_an_error() {
     let data = MetricData {
         branches: branches(&["a", "b"]),
         values: vec![f64::NAN, f64::INFINITY],
+        ..MetricData::default()
     };
     let spec = summary(
         "bootstrap_mean",
@@ -650,6 +653,7 @@ fn empty_data_is_an_error() {
     let bad = MetricData {
         branches: branches(&["a"]),
         values: vec![],
+        ..MetricData::default()
     };
     assert_eq!(run_summary(&small_bootstrap(), &bad, &c).errors.len(), 1);
 }
@@ -661,6 +665,7 @@ fn pre_treatments_apply_in_order_and_unknown_ones_fail() {
     let data = MetricData {
         branches: vec!["a".to_string(); 4],
         values: vec![10.0, f64::NAN, 100.0, 1000.0],
+        ..MetricData::default()
     };
     let spec = summary(
         "sum",

@@ -1,0 +1,190 @@
+//! `jetstream bench`: the measurements behind the statistics' speed and calibration targets.
+//!
+//! - `bench statistics` times every summary of a config (by default the twelve the peer
+//!   harness times) on synthetic per-client tables of the given sizes, or on given files (the
+//!   fair comparison with the peer: the same file on both sides). Each summary is timed on its
+//!   own (median of `--repeat` runs) including its data extraction and pre-treatments, as the
+//!   peer times `Summary.run`; reading the file is not included, as in the peer.
+//! - `bench calibration` runs A/A simulations and reports the coverage of the 95 % intervals.
+//!
+//! The worker crate is optimised (opt-level 3) in the ordinary build, so these run from the
+//! same binary as everything else, without a separate release build of DuckDB.
+
+use super::statistics::{branch_order, compute, summaries};
+use crate::cli::{BenchArgs, BenchCalibrationArgs, BenchCommand, BenchStatisticsArgs};
+use anyhow::Context;
+use jetstream_coordinator::config::{load_config, parse_config};
+use jetstream_proto::{AnalysisBasis, AnalysisPeriod};
+use jetstream_worker::client_file::{read_client_file, ClientTable};
+use jetstream_worker::stats::calibration::{aa_coverage, peer_like_clients};
+use jetstream_worker::stats::{self, StatContext};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// The default summaries (see the file's header).
+const DEFAULT_SUMMARIES: &str = include_str!("bench_summaries.toml");
+
+pub fn execute(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    match &args.what {
+        BenchCommand::Statistics(a) => statistics(a),
+        BenchCommand::Calibration(a) => calibration(a),
+    }
+}
+
+fn statistics(args: &BenchStatisticsArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => load_config(path)?,
+        None => parse_config(Path::new("bench_summaries.toml"), DEFAULT_SUMMARIES)?,
+    };
+    let jobs = summaries(&config);
+    let inputs: Vec<(String, ClientTable)> = if args.input.is_empty() {
+        args.clients
+            .iter()
+            .map(|&n| {
+                (
+                    format!("{n} synthetic clients"),
+                    synthetic_table(n, args.seed),
+                )
+            })
+            .collect()
+    } else {
+        args.input
+            .iter()
+            .map(|p| {
+                read_client_file(p)
+                    .with_context(|| format!("reading {}", p.display()))
+                    .map(|t| (p.display().to_string(), t))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    println!(
+        "threads: {} (rayon), repeats: {}, seed: {}",
+        rayon::current_num_threads(),
+        args.repeat,
+        args.seed
+    );
+    for (name, table) in &inputs {
+        let branches = branch_order(table, "control")?;
+        let base = StatContext {
+            experiment: "bench",
+            metric: "identity",
+            segment: "all",
+            basis: AnalysisBasis::Enrollments,
+            period: AnalysisPeriod::Overall,
+            window_index: 1,
+            analysis_length_days: 28,
+            seed: args.seed,
+            branches: &branches,
+        };
+        println!("\n## {name} ({} rows)\n", table.branches.len());
+        println!("| summary | median s | rows | errors |");
+        println!("|---|---|---|---|");
+        let mut total = Duration::ZERO;
+        for job in &jobs {
+            let mut times = Vec::new();
+            let mut out = None;
+            for _ in 0..args.repeat.max(1) {
+                let start = Instant::now();
+                let result = compute(table, job, &base);
+                times.push(start.elapsed());
+                out = Some(result);
+            }
+            let median = median(&mut times);
+            total += median;
+            let out = out.unwrap_or_default();
+            println!(
+                "| {}/{} | {:.4} | {} | {} |",
+                job.definition.name,
+                job.summary.statistic.name,
+                median.as_secs_f64(),
+                out.rows.len(),
+                out.errors.len()
+            );
+        }
+        let mut times = Vec::new();
+        for _ in 0..args.repeat.max(1) {
+            let start = Instant::now();
+            let rows = stats::counts(&table.branches, &base);
+            times.push(start.elapsed());
+            std::hint::black_box(rows);
+        }
+        let median = median(&mut times);
+        total += median;
+        println!("| identity/count | {:.4} | | |", median.as_secs_f64());
+        println!("| **total** | **{:.3}** | | |", total.as_secs_f64());
+        if let Some(peak) = peak_rss_mib() {
+            println!("\npeak resident memory so far: {peak:.0} MiB");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn calibration(args: &BenchCalibrationArgs) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let coverage = aa_coverage(
+        args.simulations,
+        args.clients_per_branch,
+        args.num_samples,
+        args.seed,
+    );
+    println!(
+        "A/A coverage of 95 % difference intervals over {} simulations ({} clients per branch, \
+         {} bootstrap samples; {:.1} s):",
+        coverage.simulations,
+        args.clients_per_branch,
+        args.num_samples,
+        start.elapsed().as_secs_f64()
+    );
+    let se = (0.95 * 0.05 / coverage.simulations.max(1) as f64).sqrt();
+    for (name, share) in [
+        ("mean (bootstrap_mean)", coverage.mean),
+        ("binomial", coverage.binomial),
+        ("mean_lm (linear_model_mean)", coverage.mean_lm),
+    ] {
+        println!(
+            "  {name:<28} {:.1} %  (±{:.1} % sampling error)",
+            share * 100.0,
+            se * 100.0
+        );
+    }
+    let calibrated = [coverage.mean, coverage.binomial, coverage.mean_lm]
+        .iter()
+        .all(|c| (0.93..=0.97).contains(c));
+    Ok(if calibrated {
+        ExitCode::SUCCESS
+    } else {
+        println!("coverage outside 93–97 %");
+        ExitCode::FAILURE
+    })
+}
+
+/// The synthetic table of `bench statistics` (the peer's distributions, see
+/// `stats::calibration::peer_like_clients`).
+fn synthetic_table(clients: usize, seed: u64) -> ClientTable {
+    let data = peer_like_clients(clients, &["control", "treatment"], seed);
+    let mut table = ClientTable {
+        branches: data.branches,
+        ..ClientTable::default()
+    };
+    table.columns.insert("retained".into(), data.retained);
+    table.columns.insert("uri_count".into(), data.uri_count);
+    table
+        .columns
+        .insert("active_hours".into(), data.active_hours);
+    table.integer_columns.insert("uri_count".into());
+    table
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+/// The process's peak resident set size (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -1,0 +1,775 @@
+//! `linear_model_mean` (`mean_lm`), `linear_model_mean_no_clip` (`mean_lm_noclip`) and
+//! `per_client_dau_impact`: Jetstream's `LinearModelMean` family over mozanalysis's
+//! `compare_branches_lm` — t-intervals for each branch's mean, and an OLS fit of
+//! `y ~ branch [+ covariate]` (CUPED when the covariate is the metric's pre-enrollment value) for
+//! the comparisons. Deterministic; the peer comparison holds these rows to 1e-9.
+//!
+//! # What each row is
+//! - Individual: the branch's mean of the modelled rows, `mean ± t(1 − α/2, n − 1)·s/√n`.
+//! - `difference`: the branch's coefficient, with its t-interval on the residual degrees of
+//!   freedom (non-robust covariance `σ̂²(XᵀX)⁻¹`, `σ̂² = RSS/(n − p)`).
+//! - `relative_uplift`: `μ_T/μ_C − 1` with `μ = β₀ + β_T + β_cov·q̄`, where q̄ is the mean of
+//!   the covariate's 10,000 quantiles at 0, 0.0001, …, 0.9999 (what marginaleffects'
+//!   balanced grid averages over); the interval is the delta method on `ln(μ_T/μ_C)` with a
+//!   normal quantile, exponentiated — the closed form of upstream's `avg_comparisons(…,
+//!   comparison = "lnratioavg", transform = exp)`. Upstream's marginaleffects differentiates
+//!   by forward finite differences (step `|β|·√ε`), whose rounding noise reaches 1e-7 relative
+//!   in the standard error; the analytic gradient here is exact (statsmodels' own delta method
+//!   agrees with it to 1e-15 on the peer's 100k file), so these two bounds differ from upstream's
+//!   by ~1e-8 absolute, every other value by less than 1e-10 relative.
+//! - `per_client_dau_impact` keeps only the comparisons of configured branches, the differences
+//!   multiplied by the number of clients in the data (the DAU gained by shipping the branch to
+//!   the experiment's population).
+//!
+//! # Kept from upstream
+//! Outliers are clipped at the pooled `1 − drop_highest` quantile of all branches (rounded up
+//! for integer columns, as pandas keeps them integral), the covariate likewise; rows with a
+//! NULL target or covariate are then left out. A reference branch whose clipped values are all
+//! zero gives a warning and no rows for that reference (its relative uplift is undefined). A
+//! metric without variation gives the rows with null values (upstream's "empty output"), and a
+//! model that cannot be fitted (a perfect fit, a singular design) gives null comparisons; both
+//! are also recorded as warnings here, where upstream stays silent or only logs.
+//!
+//! # Deliberate differences
+//! - Upstream clips the caller's data frame in place (`interactive=False`), so every further
+//!   reference iteration clips already-clipped data again at a new, lower quantile; the rows
+//!   then depend on the number and order of branches. Here the data is clipped once, at the
+//!   pooled quantile of the data as given, for every reference. (For integer metrics the
+//!   rounded-up threshold is usually a fixed point, so the two agree, as on the peer data.)
+//! - A covariate that is constant, or collinear with the branches, falls back to the
+//!   unadjusted model with a warning instead of depending on whether numpy's inversion of a
+//!   singular matrix happens to raise.
+//! - `confidence_interval` is honoured (upstream fixes 95 %); `drop_highest` may be an integer.
+
+use super::pretreatment::skipna_quantile;
+use super::quantile::quantile_sorted;
+use super::{base_row, Collector, Prepared};
+use jetstream_proto::{AnalysisPeriod, Comparison, StatisticRow};
+use serde_json::Value;
+use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
+
+/// Which statistic of the family, and so which rows it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LmOutput {
+    Mean,
+    MeanNoClip,
+    DauImpact,
+}
+
+impl LmOutput {
+    /// The `statistic` column.
+    pub(crate) fn statistic(self) -> &'static str {
+        match self {
+            LmOutput::Mean => "mean_lm",
+            LmOutput::MeanNoClip => "mean_lm_noclip",
+            LmOutput::DauImpact => "per_client_dau_impact",
+        }
+    }
+}
+
+/// `covariate_adjustment = {period = "preenrollment_week" | "preenrollment_days28", metric = …}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CovariateAdjustment {
+    pub period: AnalysisPeriod,
+    /// The pre-enrollment metric; the summary's own metric when unset.
+    pub metric: Option<String>,
+}
+
+impl CovariateAdjustment {
+    /// Reads the parameter table, with upstream's check on the period.
+    pub(crate) fn from_value(value: &Value) -> Result<CovariateAdjustment, String> {
+        let Value::Object(table) = value else {
+            return Err(format!(
+                "parameter 'covariate_adjustment' must be a table with a 'period', got {value}"
+            ));
+        };
+        if let Some(key) = table.keys().find(|k| *k != "period" && *k != "metric") {
+            return Err(format!(
+                "covariate_adjustment: unknown key '{key}' (expected 'period' and 'metric')"
+            ));
+        }
+        let period = match table.get("period") {
+            Some(Value::String(p)) => AnalysisPeriod::parse(p)
+                .ok_or_else(|| format!("covariate_adjustment: '{p}' is not an analysis period"))?,
+            Some(v) => {
+                return Err(format!(
+                    "covariate_adjustment: 'period' must be a string, got {v}"
+                ))
+            }
+            None => return Err("covariate_adjustment: 'period' is required".to_string()),
+        };
+        if !period.is_preenrollment() {
+            return Err(
+                "Covariate adjustment must be done using a pre-treatment analysis period \
+                 (one of: ['preenrollment_week', 'preenrollment_days28'])"
+                    .to_string(),
+            );
+        }
+        let metric = match table.get("metric") {
+            None => None,
+            Some(Value::String(m)) if !m.is_empty() => Some(m.clone()),
+            Some(v) => {
+                return Err(format!(
+                    "covariate_adjustment: 'metric' must be a metric name, got {v}"
+                ))
+            }
+        };
+        Ok(CovariateAdjustment { period, metric })
+    }
+
+    /// Whether the adjustment applies in `current`: not in the covariate's own period, nor in
+    /// any pre-enrollment period.
+    pub fn applies_in(&self, current: AnalysisPeriod) -> bool {
+        self.period != current && !current.is_preenrollment()
+    }
+
+    /// The covariate column's name for the summary's `metric`: `<metric>_pre`.
+    pub fn column(&self, metric: &str) -> String {
+        format!("{}_pre", self.metric.as_deref().unwrap_or(metric))
+    }
+}
+
+/// Parameters of the family.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LmParams {
+    pub(crate) output: LmOutput,
+    pub(crate) drop_highest: f64,
+    pub(crate) confidence_interval: f64,
+    pub(crate) covariate: Option<CovariateAdjustment>,
+}
+
+/// Runs the statistic with every present branch as the reference.
+pub(super) fn run(params: &LmParams, data: &Prepared, collector: &mut Collector) {
+    let ctx = collector.ctx;
+    let statistic = params.output.statistic();
+    let references = data.present();
+    let fail_every_iteration = |collector: &mut Collector, reason: &str| {
+        references.iter().for_each(|_| collector.error(reason));
+    };
+    let alpha = 1.0 - params.confidence_interval;
+    if !(0.002..1.0).contains(&alpha) {
+        return fail_every_iteration(collector, "alpha must be in (0.002,1)");
+    }
+    let threshold_quantile = 1.0 - params.drop_highest;
+    if threshold_quantile <= 0.0 || threshold_quantile > 1.0 {
+        return fail_every_iteration(collector, "Threshold quantile must be in (0,1]");
+    }
+    let wants_covariate = params
+        .covariate
+        .as_ref()
+        .is_some_and(|c| c.applies_in(ctx.period));
+    let covariate = match (wants_covariate, data.covariate) {
+        (true, Some(index)) => Some(index),
+        (true, None) => {
+            collector.warning(&format!(
+                "Falling back to unadjusted inferences for {}",
+                ctx.metric
+            ));
+            None
+        }
+        (false, _) => None,
+    };
+
+    let y = &data.frame.columns[0];
+    let mut threshold = skipna_quantile(y, threshold_quantile);
+    if data.integer[0] {
+        threshold = threshold.ceil();
+    }
+    let model = Model::new(data, covariate, threshold, threshold_quantile);
+    // np.isclose(std, 0); a NaN std (one value) is not close to 0.
+    let no_variation = sample_sd(y.iter().copied().filter(|v| !v.is_nan())) <= 1e-8;
+    let clients = data.frame.len() as f64;
+
+    for &reference in &references {
+        let reference_code = code_of(data, reference);
+        let reference_values: Vec<f64> = data
+            .frame
+            .codes
+            .iter()
+            .zip(y)
+            .filter(|(c, v)| **c == reference_code && !v.is_nan())
+            .map(|(_, v)| *v)
+            .collect();
+        if !reference_values.is_empty() && reference_values.iter().all(|v| v.min(threshold) == 0.0)
+        {
+            let n = reference_values.len();
+            let reason = if reference_values.iter().all(|v| *v == 0.0) {
+                format!(
+                    "reference branch '{reference}' has {n} non-null client(s) and all values \
+                     for metric '{}' are zero",
+                    ctx.metric
+                )
+            } else {
+                format!(
+                    "reference branch '{reference}' has {n} non-null client(s) but metric '{}' \
+                     became all zeroes after outlier clipping (pooled {threshold_quantile:.3} \
+                     quantile threshold is {threshold})",
+                    ctx.metric
+                )
+            };
+            collector.warning(&format!(
+                "Skipping computing statistic {} for metric {}: {reason}. Cannot compute \
+                 because the relative uplift (treatment/reference) is undefined when the \
+                 reference mean is zero.",
+                collector.name, ctx.metric
+            ));
+            continue;
+        }
+        let rows = if no_variation {
+            collector.warning(&format!(
+                "Metric {} has no variation: its rows have no values",
+                ctx.metric
+            ));
+            empty_rows(ctx, statistic, params, &references, reference)
+        } else {
+            match model.rows(ctx, statistic, params, alpha, reference, collector) {
+                Ok(rows) => rows,
+                Err(reason) => {
+                    collector.error(&reason);
+                    continue;
+                }
+            }
+        };
+        for row in rows {
+            if let Some(row) = finish_row(row, params.output, clients, ctx.branches) {
+                collector.insert(row);
+            }
+        }
+    }
+}
+
+/// The code of a label in `data.labels`.
+fn code_of(data: &Prepared, label: &str) -> u32 {
+    data.labels.iter().position(|l| *l == label).unwrap_or(0) as u32
+}
+
+/// `per_client_dau_impact` keeps the comparisons of configured branches only, with differences
+/// scaled by the number of clients; the other two keep every row.
+fn finish_row(
+    mut row: StatisticRow,
+    output: LmOutput,
+    clients: f64,
+    configured: &[String],
+) -> Option<StatisticRow> {
+    if output != LmOutput::DauImpact {
+        return Some(row);
+    }
+    if !configured.contains(&row.branch) {
+        return None;
+    }
+    match row.comparison {
+        None => None,
+        Some(Comparison::Difference) => {
+            for value in [&mut row.point, &mut row.lower, &mut row.upper] {
+                *value = value.map(|v| v * clients);
+            }
+            Some(row)
+        }
+        Some(_) => Some(row),
+    }
+}
+
+/// Rows with null values: upstream's "empty output" for a metric without variation.
+fn empty_rows(
+    ctx: &super::StatContext,
+    statistic: &str,
+    params: &LmParams,
+    branches: &[&str],
+    reference: &str,
+) -> Vec<StatisticRow> {
+    let mut rows = Vec::new();
+    for branch in branches {
+        let mut row = base_row(ctx, ctx.metric, statistic, branch);
+        row.ci_width = Some(params.confidence_interval);
+        rows.push(row);
+        if *branch != reference {
+            for comparison in [Comparison::Difference, Comparison::RelativeUplift] {
+                rows.push(comparison_row(
+                    ctx, statistic, params, branch, reference, comparison, None,
+                ));
+            }
+        }
+    }
+    rows
+}
+
+fn comparison_row(
+    ctx: &super::StatContext,
+    statistic: &str,
+    params: &LmParams,
+    branch: &str,
+    reference: &str,
+    comparison: Comparison,
+    estimate: Option<(f64, f64, f64)>,
+) -> StatisticRow {
+    let mut row = base_row(ctx, ctx.metric, statistic, branch);
+    row.comparison = Some(comparison);
+    row.comparison_to_branch = Some(reference.to_string());
+    row.ci_width = Some(params.confidence_interval);
+    if let Some((point, lower, upper)) = estimate {
+        row.point = Some(point);
+        row.lower = Some(lower);
+        row.upper = Some(upper);
+    }
+    row
+}
+
+/// Sample standard deviation (ddof 1) of the values, NaN below two values (as pandas).
+fn sample_sd(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
+    for v in values {
+        n += 1.0;
+        let delta = v - mean;
+        mean += delta / n;
+        m2 += delta * (v - mean);
+    }
+    if n < 2.0 {
+        f64::NAN
+    } else {
+        (m2 / (n - 1.0)).sqrt()
+    }
+}
+
+/// The modelled rows: clipped target and covariate, rows with a NULL in either left out, with
+/// per-branch sufficient statistics for the normal equations.
+struct Model<'d> {
+    labels: &'d [&'d str],
+    codes: Vec<u32>,
+    y: Vec<f64>,
+    /// The clipped covariate, centred on its mean for conditioning (the fit is invariant).
+    covariate: Option<Covariate>,
+}
+
+struct Covariate {
+    centred: Vec<f64>,
+    /// q̄ − mean: the balanced grid's covariate average, on the centred scale.
+    grid_mean: f64,
+    constant: bool,
+}
+
+impl<'d> Model<'d> {
+    fn new(
+        data: &'d Prepared<'d>,
+        covariate: Option<usize>,
+        threshold: f64,
+        threshold_quantile: f64,
+    ) -> Model<'d> {
+        let y = &data.frame.columns[0];
+        let covariate_threshold = covariate.map(|c| {
+            let t = skipna_quantile(&data.frame.columns[c], threshold_quantile);
+            if data.integer[c] {
+                t.ceil()
+            } else {
+                t
+            }
+        });
+        let mut codes = Vec::with_capacity(y.len());
+        let mut ys = Vec::with_capacity(y.len());
+        let mut cs = Vec::new();
+        for (i, &value) in y.iter().enumerate() {
+            let cov = covariate.map(|c| data.frame.columns[c][i]);
+            if value.is_nan() || cov.is_some_and(f64::is_nan) {
+                continue;
+            }
+            codes.push(data.frame.codes[i]);
+            ys.push(value.min(threshold));
+            if let (Some(c), Some(t)) = (cov, covariate_threshold) {
+                cs.push(c.min(t));
+            }
+        }
+        let covariate = covariate.map(|_| {
+            let mean = cs.iter().sum::<f64>() / cs.len().max(1) as f64;
+            let mut sorted = cs.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            // pandas quantiles at np.arange(0, 1, 0.0001), averaged.
+            let grid = (0..10_000)
+                .map(|k| quantile_sorted(&sorted, k as f64 * 0.0001))
+                .sum::<f64>()
+                / 10_000.0;
+            Covariate {
+                constant: sorted.first() == sorted.last(),
+                centred: cs.iter().map(|c| c - mean).collect(),
+                grid_mean: grid - mean,
+            }
+        });
+        Model {
+            labels: &data.labels,
+            codes,
+            y: ys,
+            covariate,
+        }
+    }
+
+    /// Individual and comparative rows for one reference.
+    fn rows(
+        &self,
+        ctx: &super::StatContext,
+        statistic: &str,
+        params: &LmParams,
+        alpha: f64,
+        reference: &str,
+        collector: &mut Collector,
+    ) -> Result<Vec<StatisticRow>, String> {
+        let k = self.labels.len();
+        let mut n = vec![0usize; k];
+        let mut sum = vec![0.0; k];
+        for (&c, &y) in self.codes.iter().zip(&self.y) {
+            n[c as usize] += 1;
+            sum[c as usize] += y;
+        }
+        let present: Vec<usize> = (0..k).filter(|&b| n[b] > 0).collect();
+        let Some(&reference_code) = present.iter().find(|&&b| self.labels[b] == reference) else {
+            return Err(format!("No data from reference branch {reference} found"));
+        };
+        let mut rows = Vec::new();
+        // Individual rows: t-intervals of each branch's mean.
+        let mut sq = vec![0.0; k];
+        for (&c, &y) in self.codes.iter().zip(&self.y) {
+            let d = y - sum[c as usize] / n[c as usize] as f64;
+            sq[c as usize] += d * d;
+        }
+        for &b in &present {
+            let count = n[b] as f64;
+            let mean = sum[b] / count;
+            let half = student_t_quantile(1.0 - alpha / 2.0, count - 1.0)
+                .map(|t| t * (sq[b] / (count - 1.0)).sqrt() / count.sqrt());
+            let mut row = base_row(ctx, ctx.metric, statistic, self.labels[b]);
+            row.ci_width = Some(params.confidence_interval);
+            row.point = Some(mean);
+            row.lower = half.map(|h| mean - h);
+            row.upper = half.map(|h| mean + h);
+            rows.push(row);
+        }
+
+        let treatments: Vec<usize> = present
+            .iter()
+            .copied()
+            .filter(|&b| b != reference_code)
+            .collect();
+        let fit = match self.fit(reference_code, &treatments, true) {
+            Ok(fit) => Ok(fit),
+            Err(FitError::Singular) if self.covariate.is_some() => {
+                collector.warning("Unexpectedly fell back to unadjusted inferences");
+                self.fit(reference_code, &treatments, false)
+            }
+            Err(e) => Err(e),
+        };
+        let fit = match fit {
+            Ok(fit) => Some(fit),
+            Err(e) => {
+                collector.warning(&format!(
+                    "{} for target {}; comparisons against {reference} have no values",
+                    e.message(),
+                    ctx.metric
+                ));
+                None
+            }
+        };
+        let df_resid = fit.as_ref().map(|f| f.df_resid).unwrap_or(f64::NAN);
+        let t = student_t_quantile(1.0 - alpha / 2.0, df_resid);
+        let z = normal_quantile(1.0 - alpha / 2.0);
+        for (index, &b) in treatments.iter().enumerate() {
+            let label = self.labels[b];
+            let (difference, relative) = match &fit {
+                None => (None, None),
+                Some(fit) => (
+                    t.map(|t| fit.difference(index, t)),
+                    Some(fit.relative(index, z)),
+                ),
+            };
+            for (comparison, estimate) in [
+                (Comparison::Difference, difference),
+                (Comparison::RelativeUplift, relative),
+            ] {
+                rows.push(comparison_row(
+                    ctx, statistic, params, label, reference, comparison, estimate,
+                ));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// OLS by the normal equations over [intercept, one dummy per treatment, covariate].
+    fn fit(
+        &self,
+        reference: usize,
+        treatments: &[usize],
+        with_covariate: bool,
+    ) -> Result<Fit, FitError> {
+        let covariate = self.covariate.as_ref().filter(|_| with_covariate);
+        if covariate.is_some_and(|c| c.constant) {
+            return Err(FitError::Singular);
+        }
+        let k = self.labels.len();
+        // Column of each branch code: 0 for the reference (intercept only), 1.. for treatments.
+        let mut column = vec![usize::MAX; k];
+        column[reference] = 0;
+        for (i, &b) in treatments.iter().enumerate() {
+            column[b] = i + 1;
+        }
+        let p = 1 + treatments.len() + usize::from(covariate.is_some());
+        let cov_col = p - 1;
+        let mut xtx = vec![0.0; p * p];
+        let mut xty = vec![0.0; p];
+        for (i, (&code, &y)) in self.codes.iter().zip(&self.y).enumerate() {
+            let d = column[code as usize];
+            if d == usize::MAX {
+                continue;
+            }
+            xtx[0] += 1.0;
+            xty[0] += y;
+            if d > 0 {
+                xtx[d] += 1.0;
+                xtx[d * p + d] += 1.0;
+                xty[d] += y;
+            }
+            if let Some(c) = covariate {
+                let x = c.centred[i];
+                xtx[cov_col] += x;
+                xtx[cov_col * p + cov_col] += x * x;
+                xty[cov_col] += x * y;
+                if d > 0 {
+                    xtx[d * p + cov_col] += x;
+                }
+            }
+        }
+        for r in 0..p {
+            for c in 0..r {
+                xtx[r * p + c] = xtx[c * p + r];
+            }
+        }
+        let factor = cholesky(&xtx, p).ok_or(FitError::Singular)?;
+        let beta = cholesky_solve(&factor, p, &xty);
+        let mut inverse = vec![0.0; p * p];
+        for j in 0..p {
+            let mut e = vec![0.0; p];
+            e[j] = 1.0;
+            let col = cholesky_solve(&factor, p, &e);
+            for i in 0..p {
+                inverse[i * p + j] = col[i];
+            }
+        }
+        let mut rss = 0.0;
+        let mut rows = 0usize;
+        for (i, (&code, &y)) in self.codes.iter().zip(&self.y).enumerate() {
+            let d = column[code as usize];
+            if d == usize::MAX {
+                continue;
+            }
+            rows += 1;
+            let mut fitted = beta[0];
+            if d > 0 {
+                fitted += beta[d];
+            }
+            if let Some(c) = covariate {
+                fitted += beta[cov_col] * c.centred[i];
+            }
+            rss += (y - fitted) * (y - fitted);
+        }
+        let df_resid = rows as f64 - p as f64;
+        // A perfect fit has an infinite log-likelihood: upstream's FailedToFitModel.
+        if rss.is_nan() || rss <= 0.0 || !rss.is_finite() || df_resid <= 0.0 {
+            return Err(FitError::Degenerate);
+        }
+        let scale = rss / df_resid;
+        Ok(Fit {
+            beta,
+            covariance: inverse.iter().map(|v| v * scale).collect(),
+            p,
+            df_resid,
+            grid_mean: covariate.map(|c| c.grid_mean),
+        })
+    }
+}
+
+#[derive(Debug)]
+enum FitError {
+    Singular,
+    Degenerate,
+}
+
+impl FitError {
+    fn message(&self) -> &'static str {
+        match self {
+            FitError::Singular => "Encountered a linear algebra error when fitting model",
+            FitError::Degenerate => "Failed to fit model",
+        }
+    }
+}
+
+/// A fitted model: coefficients [intercept, treatments…, covariate] and their covariance.
+struct Fit {
+    beta: Vec<f64>,
+    covariance: Vec<f64>,
+    p: usize,
+    df_resid: f64,
+    grid_mean: Option<f64>,
+}
+
+impl Fit {
+    /// The treatment's coefficient with its t-interval.
+    fn difference(&self, treatment: usize, t: f64) -> (f64, f64, f64) {
+        let j = treatment + 1;
+        let estimate = self.beta[j];
+        let se = self.covariance[j * self.p + j].sqrt();
+        (estimate, estimate - t * se, estimate + t * se)
+    }
+
+    /// `μ_T/μ_C − 1` by the delta method on the log ratio (see the module docs).
+    fn relative(&self, treatment: usize, z: f64) -> (f64, f64, f64) {
+        let j = treatment + 1;
+        let cov_term = self
+            .grid_mean
+            .map(|q| self.beta[self.p - 1] * q)
+            .unwrap_or(0.0);
+        let control = self.beta[0] + cov_term;
+        let treated = control + self.beta[j];
+        let estimate = (treated / control).ln();
+        let mut gradient = vec![0.0; self.p];
+        gradient[0] = 1.0 / treated - 1.0 / control;
+        gradient[j] = 1.0 / treated;
+        if let Some(q) = self.grid_mean {
+            gradient[self.p - 1] = q * (1.0 / treated - 1.0 / control);
+        }
+        let mut variance = 0.0;
+        for a in 0..self.p {
+            for b in 0..self.p {
+                variance += gradient[a] * self.covariance[a * self.p + b] * gradient[b];
+            }
+        }
+        let se = variance.sqrt();
+        (
+            estimate.exp() - 1.0,
+            (estimate - z * se).exp() - 1.0,
+            (estimate + z * se).exp() - 1.0,
+        )
+    }
+}
+
+/// Lower Cholesky factor of a symmetric positive-definite matrix (row-major), or None when a
+/// pivot is not clearly positive (a singular or collinear design).
+fn cholesky(a: &[f64], p: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; p * p];
+    for j in 0..p {
+        let mut d = a[j * p + j];
+        for k in 0..j {
+            d -= l[j * p + k] * l[j * p + k];
+        }
+        if d.is_nan() || d <= 1e-10 * a[j * p + j].abs() || !d.is_finite() {
+            return None;
+        }
+        let d = d.sqrt();
+        l[j * p + j] = d;
+        for i in j + 1..p {
+            let mut s = a[i * p + j];
+            for k in 0..j {
+                s -= l[i * p + k] * l[j * p + k];
+            }
+            l[i * p + j] = s / d;
+        }
+    }
+    Some(l)
+}
+
+/// Solves `L Lᵀ x = b`.
+fn cholesky_solve(l: &[f64], p: usize, b: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; p];
+    for i in 0..p {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i * p + k] * y[k];
+        }
+        y[i] = s / l[i * p + i];
+    }
+    let mut x = vec![0.0; p];
+    for i in (0..p).rev() {
+        let mut s = y[i];
+        for k in i + 1..p {
+            s -= l[k * p + i] * x[k];
+        }
+        x[i] = s / l[i * p + i];
+    }
+    x
+}
+
+/// Student's t quantile, polished by Newton steps on statrs's CDF (its inverse loses digits for
+/// large degrees of freedom). None for degrees of freedom that are not positive.
+pub(crate) fn student_t_quantile(p: f64, df: f64) -> Option<f64> {
+    if df.is_nan() || df <= 0.0 || !df.is_finite() {
+        return None;
+    }
+    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
+    let mut x = dist.inverse_cdf(p);
+    for _ in 0..4 {
+        let density = dist.pdf(x);
+        if density.is_nan() || density <= 0.0 {
+            break;
+        }
+        x -= (dist.cdf(x) - p) / density;
+    }
+    x.is_finite().then_some(x)
+}
+
+/// Standard normal quantile (statrs's inverse, accurate to ~1e-16; its CDF is not accurate
+/// enough to polish with).
+pub(crate) fn normal_quantile(p: f64) -> f64 {
+    Normal::new(0.0, 1.0)
+        .map(|dist| dist.inverse_cdf(p))
+        .unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_accurate() {
+        // scipy.stats.t.ppf(0.975, df) and norm.ppf(0.975).
+        let cases = [
+            (1.0, 12.706204736174694),
+            (9.0, 2.262157162798205),
+            (4998.0, 1.9604387416545477),
+            (99_998.0, 1.9599877080090842),
+        ];
+        for (df, expected) in cases {
+            let t = student_t_quantile(0.975, df).unwrap();
+            // statrs's CDF limits the polish to ~1e-12 at large degrees of freedom.
+            assert!(
+                (t - expected).abs() < 1e-11 * expected,
+                "df {df}: {t} vs {expected}"
+            );
+        }
+        let z = normal_quantile(0.975);
+        assert!((z - 1.959963984540054).abs() < 1e-13, "{z}");
+        assert_eq!(student_t_quantile(0.975, 0.0), None);
+    }
+
+    #[test]
+    fn cholesky_solves_and_detects_singularity() {
+        let a = [4.0, 2.0, 2.0, 3.0];
+        let l = cholesky(&a, 2).unwrap();
+        let x = cholesky_solve(&l, 2, &[2.0, 1.0]);
+        assert!((4.0 * x[0] + 2.0 * x[1] - 2.0).abs() < 1e-12);
+        assert!((2.0 * x[0] + 3.0 * x[1] - 1.0).abs() < 1e-12);
+        assert!(cholesky(&[1.0, 1.0, 1.0, 1.0], 2).is_none());
+    }
+
+    #[test]
+    fn covariate_adjustment_is_validated() {
+        let ok =
+            CovariateAdjustment::from_value(&serde_json::json!({"period": "preenrollment_week"}))
+                .unwrap();
+        assert_eq!(ok.column("active_hours"), "active_hours_pre");
+        assert!(ok.applies_in(AnalysisPeriod::Overall));
+        assert!(!ok.applies_in(AnalysisPeriod::PreenrollmentDays28));
+        let other = CovariateAdjustment::from_value(
+            &serde_json::json!({"period": "preenrollment_days28", "metric": "uri_count"}),
+        )
+        .unwrap();
+        assert_eq!(other.column("x"), "uri_count_pre");
+        let err =
+            CovariateAdjustment::from_value(&serde_json::json!({"period": "weekly"})).unwrap_err();
+        assert!(err.starts_with("Covariate adjustment must be done using a pre-treatment"));
+        assert!(CovariateAdjustment::from_value(&serde_json::json!("weekly")).is_err());
+    }
+}
