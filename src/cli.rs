@@ -81,6 +81,12 @@ pub struct BenchCalibrationArgs {
     /// Bootstrap samples of `mean`.
     #[arg(long = "num-samples", default_value_t = 2000)]
     pub num_samples: usize,
+    /// `drop_highest` of `mean` (Jetstream's default caps each branch at its 99.5th percentile).
+    #[arg(long = "drop-highest", default_value_t = 0.005)]
+    pub drop_highest: f64,
+    /// Log-scale σ of the lognormal continuous metric (1.0 is heavy-tailed, 0.5 moderate).
+    #[arg(long, default_value_t = 0.5)]
+    pub sigma: f64,
     /// Seed of the simulations.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

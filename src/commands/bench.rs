@@ -3,14 +3,15 @@
 //! - `bench statistics` times every summary of a config (by default the twelve the peer
 //!   harness times) on synthetic per-client tables of the given sizes, or on given files (the
 //!   fair comparison with the peer: the same file on both sides). Each summary is timed on its
-//!   own (median of `--repeat` runs) including its data extraction and pre-treatments, as the
-//!   peer times `Summary.run`; reading the file is not included, as in the peer.
+//!   own (median of `--repeat` runs): its pre-treatments and statistic, as the peer times
+//!   `Summary.run` on a prepared data frame; reading the file and selecting the metric's rows
+//!   are not included, as in the peer.
 //! - `bench calibration` runs A/A simulations and reports the coverage of the 95 % intervals.
 //!
 //! The worker crate is optimised (opt-level 3) in the ordinary build, so these run from the
 //! same binary as everything else, without a separate release build of DuckDB.
 
-use super::statistics::{branch_order, compute, summaries};
+use super::statistics::{branch_order, job_data, summaries};
 use crate::cli::{BenchArgs, BenchCalibrationArgs, BenchCommand, BenchStatisticsArgs};
 use anyhow::Context;
 use jetstream_coordinator::config::{load_config, parse_config};
@@ -82,11 +83,18 @@ fn statistics(args: &BenchStatisticsArgs) -> anyhow::Result<ExitCode> {
         println!("|---|---|---|---|");
         let mut total = Duration::ZERO;
         for job in &jobs {
+            // As the peer times `Summary.run` on a prepared data frame, the subset (reading the
+            // metric's rows out of the table) is not timed; pre-treatments and the statistic are.
+            let data = job_data(table, job).map_err(anyhow::Error::msg)?;
+            let ctx = StatContext {
+                metric: &job.definition.name,
+                ..base
+            };
             let mut times = Vec::new();
             let mut out = None;
             for _ in 0..args.repeat.max(1) {
                 let start = Instant::now();
-                let result = compute(table, job, &base);
+                let result = stats::run_summary(&job.summary, &data, &ctx);
                 times.push(start.elapsed());
                 out = Some(result);
             }
@@ -126,14 +134,18 @@ fn calibration(args: &BenchCalibrationArgs) -> anyhow::Result<ExitCode> {
         args.simulations,
         args.clients_per_branch,
         args.num_samples,
+        args.drop_highest,
+        args.sigma,
         args.seed,
     );
     println!(
         "A/A coverage of 95 % difference intervals over {} simulations ({} clients per branch, \
-         {} bootstrap samples; {:.1} s):",
+         {} bootstrap samples, drop_highest {}, lognormal σ {}; {:.1} s):",
         coverage.simulations,
         args.clients_per_branch,
         args.num_samples,
+        args.drop_highest,
+        args.sigma,
         start.elapsed().as_secs_f64()
     );
     let se = (0.95 * 0.05 / coverage.simulations.max(1) as f64).sqrt();

@@ -114,11 +114,8 @@ pub fn compute(table: &ClientTable, job: &Job, base: &StatContext) -> stats::Sta
         metric: &job.definition.name,
         ..*base
     };
-    match metric_data(table, job.definition) {
-        Ok(data) => {
-            let data = with_covariate(table, &job.summary, &data);
-            stats::run_summary(&job.summary, &data, &ctx)
-        }
+    match job_data(table, job) {
+        Ok(data) => stats::run_summary(&job.summary, &data, &ctx),
         Err(reason) => stats::StatOutput {
             rows: Vec::new(),
             errors: vec![stats::statistic_error(
@@ -128,6 +125,13 @@ pub fn compute(table: &ClientTable, job: &Job, base: &StatContext) -> stats::Sta
             )],
         },
     }
+}
+
+/// The data a summary reads: its metric's (or upstream metrics') rows, with the covariate its
+/// statistic adjusts for when the file has it.
+pub fn job_data(table: &ClientTable, job: &Job) -> Result<MetricData, String> {
+    let data = metric_data(table, job.definition)?;
+    Ok(with_covariate(table, &job.summary, &data).into_owned())
 }
 
 /// The metric's data: its non-NULL values by branch, or for a metric computed from others
@@ -151,7 +155,7 @@ fn metric_data(table: &ClientTable, definition: &MetricDefinition) -> Result<Met
             .ok_or_else(|| missing(&definition.name))?;
         return Ok(MetricData {
             integer: table.integer_columns.contains(&definition.name),
-            ..MetricData::new(branches, values)
+            ..MetricData::new(&branches, values)
         });
     }
     let mut columns = Vec::new();
@@ -175,17 +179,16 @@ fn metric_data(table: &ClientTable, definition: &MetricDefinition) -> Result<Met
             integer: table.integer_columns.contains(*name),
         })
         .collect();
-    let branches = table
+    let branches: Vec<&String> = table
         .branches
         .iter()
         .zip(&keep)
         .filter(|(_, k)| **k)
-        .map(|(b, _)| b.clone())
+        .map(|(b, _)| b)
         .collect();
     Ok(MetricData {
-        branches,
         upstream,
-        ..MetricData::default()
+        ..MetricData::new(&branches, Vec::new())
     })
 }
 

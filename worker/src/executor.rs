@@ -422,9 +422,9 @@ fn subset_data(
     let keep: Vec<usize> = (0..branches.len())
         .filter(|&i| branches[i].is_some() && columns.iter().all(|(v, _)| v[i].is_some()))
         .collect();
-    let branch_labels = keep
+    let branch_labels: Vec<&str> = keep
         .iter()
-        .map(|&i| branches[i].clone().unwrap_or_default())
+        .map(|&i| branches[i].as_deref().unwrap_or_default())
         .collect();
     let values_of = |values: &[Option<f64>]| -> Vec<f64> {
         keep.iter()
@@ -435,11 +435,10 @@ fn subset_data(
         let (values, integer) = columns[0];
         return Ok(MetricData {
             integer,
-            ..MetricData::new(branch_labels, values_of(values))
+            ..MetricData::new(&branch_labels, values_of(values))
         });
     }
     Ok(MetricData {
-        branches: branch_labels,
         upstream: names
             .iter()
             .zip(&columns)
@@ -449,7 +448,7 @@ fn subset_data(
                 integer: *integer,
             })
             .collect(),
-        ..MetricData::default()
+        ..MetricData::new(&branch_labels, Vec::new())
     })
 }
 

@@ -1,9 +1,10 @@
 //! Rubin's Bayesian bootstrap of the mean (mozanalysis `bayesian_stats.bayesian_bootstrap`).
 //!
 //! # Two exact-in-distribution paths, chosen by size
-//! - Up to [`EXACT_DISTINCT`] distinct values per branch, every draw weighs every distinct
-//!   value with its Dirichlet component (Gamma(count, 1), normalised), as upstream does.
-//! - Above it, a draw costs O(bins), not O(n): the sorted values are cut into [`BINS`] bins of
+//! - While it costs no more than the binned path, every draw weighs every distinct value with
+//!   its Dirichlet component (Gamma(count, 1), normalised), as upstream does: small branches,
+//!   and branches with few distinct values.
+//! - Otherwise a draw costs O(bins), not O(n): the sorted values are cut into [`BINS`] bins of
 //!   about equal counts. By the aggregation property of the Dirichlet distribution, a bin's total
 //!   weight is exactly Gamma(m) for its m observations, and independent of how the weight is
 //!   shared inside the bin; the bin's weighted mean is itself a Bayesian-bootstrap mean of its
@@ -19,10 +20,13 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// Distinct values per branch up to which every draw weighs every value.
-pub(crate) const EXACT_DISTINCT: usize = 8192;
 /// Bins of the large-sample path.
-pub(crate) const BINS: usize = 1024;
+pub(crate) const BINS: usize = 256;
+/// Relative cost of one draw's work per distinct value: an exponential for a value seen once,
+/// a Gamma variate for a repeated one, a Gamma and a normal for a bin.
+const COST_SINGLE: usize = 1;
+const COST_REPEATED: usize = 16;
+const COST_BIN: usize = 16;
 
 /// One branch's data after outlier capping, tallied into unique values. Values are stored
 /// relative to `center` so that large offsets cost no precision in the weighted sums.
@@ -84,13 +88,25 @@ pub(crate) fn prepare(values: &[f64], threshold_quantile: f64) -> Result<Tally, 
     } else {
         finite.iter().sum::<f64>() / finite.len() as f64
     };
-    let mut distinct = 0;
-    for (i, v) in sorted.iter().enumerate() {
-        if i == 0 || *v != sorted[i - 1] || v.is_nan() {
-            distinct += 1;
+    let (mut singles_count, mut repeated_count) = (0, 0);
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i + 1;
+        while j < sorted.len() && sorted[j] == sorted[i] {
+            j += 1;
         }
+        if j - i == 1 {
+            singles_count += 1;
+        } else {
+            repeated_count += 1;
+        }
+        i = j;
     }
-    if distinct > EXACT_DISTINCT && sorted.iter().all(|v| v.is_finite()) {
+    let exact_cost = singles_count * COST_SINGLE + repeated_count * COST_REPEATED;
+    if exact_cost > BINS * COST_BIN
+        && sorted.len() > 4 * BINS
+        && sorted.iter().all(|v| v.is_finite())
+    {
         return Ok(Tally {
             center,
             singles: Vec::new(),

@@ -73,13 +73,15 @@ pub struct Coverage {
 }
 
 /// Runs `simulations` A/A experiments of `clients_per_branch` clients per branch (two
-/// branches), with `num_samples` bootstrap draws for `mean`, seeded from `seed`. Metrics: a
-/// skewed continuous one (lognormal, σ = 1) for `mean` and `mean_lm`, a Bernoulli(0.3) one for
-/// `binomial`. Simulations run in parallel; the result depends only on the arguments.
+/// branches), with `num_samples` bootstrap draws and `drop_highest` capping for `mean`, seeded
+/// from `seed`. Metrics: a skewed continuous one (lognormal with log-scale `sigma`) for `mean`
+/// and `mean_lm`, a Bernoulli(0.3) one for `binomial`. Simulations run in parallel; the result depends only on the arguments.
 pub fn aa_coverage(
     simulations: usize,
     clients_per_branch: usize,
     num_samples: usize,
+    drop_highest: f64,
+    sigma: f64,
     seed: u64,
 ) -> Coverage {
     let summary = |name: &str, params: serde_json::Value| SummarySpec {
@@ -92,7 +94,7 @@ pub fn aa_coverage(
     };
     let mean = summary(
         "bootstrap_mean",
-        serde_json::json!({ "num_samples": num_samples }),
+        serde_json::json!({ "num_samples": num_samples, "drop_highest": drop_highest }),
     );
     let lm = summary("linear_model_mean", serde_json::json!({}));
     let binomial = summary("binomial", serde_json::json!({}));
@@ -102,15 +104,15 @@ pub fn aa_coverage(
         .map(|sim| {
             let mut rng =
                 ChaCha8Rng::seed_from_u64(seed ^ (sim as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let lognormal = LogNormal::new(0.0, 1.0).expect("valid lognormal");
+            let Ok(lognormal) = LogNormal::new(0.0, sigma) else {
+                return [false; 3];
+            };
             let mut continuous = MetricData::default();
             let mut binary = MetricData::default();
             for branch in &configured {
                 for _ in 0..clients_per_branch {
-                    continuous.branches.push(branch.clone());
-                    continuous.values.push(lognormal.sample(&mut rng));
-                    binary.branches.push(branch.clone());
-                    binary.values.push(f64::from(u8::from(rng.gen_bool(0.3))));
+                    continuous.push(branch, lognormal.sample(&mut rng));
+                    binary.push(branch, f64::from(u8::from(rng.gen_bool(0.3))));
                 }
             }
             let ctx = StatContext {

@@ -75,7 +75,11 @@ use std::collections::BTreeMap;
 /// pre-enrollment row).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricData {
-    pub branches: Vec<String>,
+    /// The branch labels; `codes` index into it (interned: a client costs 4 bytes, not a
+    /// string).
+    pub labels: Vec<String>,
+    /// Each client's branch.
+    pub codes: Vec<u32>,
     pub values: Vec<f64>,
     /// The metric's SQL type is an integer type: pandas then holds it in an integer dtype, and
     /// the linear model rounds its clipping threshold up (`np.ceil`) as upstream does.
@@ -84,7 +88,7 @@ pub struct MetricData {
     pub covariate: Option<DataColumn>,
 }
 
-/// A named column aligned with [`MetricData::branches`].
+/// A named column aligned with [`MetricData::codes`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DataColumn {
     pub name: String,
@@ -94,13 +98,37 @@ pub struct DataColumn {
 }
 
 impl MetricData {
-    /// A plain metric: its branches and non-NULL values.
-    pub fn new(branches: Vec<String>, values: Vec<f64>) -> MetricData {
-        MetricData {
-            branches,
+    /// A plain metric: each client's branch and non-NULL value.
+    pub fn new<S: AsRef<str>>(branches: &[S], values: Vec<f64>) -> MetricData {
+        let mut data = MetricData {
             values,
             ..MetricData::default()
+        };
+        data.codes = branches.iter().map(|b| data.code(b.as_ref())).collect();
+        data
+    }
+
+    /// The code of `label`, interning it if new (branches are few, so a scan beats hashing).
+    pub fn code(&mut self, label: &str) -> u32 {
+        match self.labels.iter().position(|l| l == label) {
+            Some(i) => i as u32,
+            None => {
+                self.labels.push(label.to_string());
+                (self.labels.len() - 1) as u32
+            }
         }
+    }
+
+    /// Appends a client of a plain metric.
+    pub fn push(&mut self, branch: &str, value: f64) {
+        let code = self.code(branch);
+        self.codes.push(code);
+        self.values.push(value);
+    }
+
+    /// The branch label of client `i`.
+    pub fn branch(&self, i: usize) -> &str {
+        &self.labels[self.codes[i] as usize]
     }
 
     /// Whether the metric is computed from upstream metrics (`depends_on`).
@@ -239,14 +267,24 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
     if let Some((column, len)) = data
         .column_lengths()
         .into_iter()
-        .find(|(_, len)| *len != data.branches.len())
+        .find(|(_, len)| *len != data.codes.len())
     {
         return fail(format!(
             "metric data has {} branch labels but {len} values in {column}",
-            data.branches.len()
+            data.codes.len()
         ));
     }
-    if data.branches.is_empty() {
+    if let Some(code) = data
+        .codes
+        .iter()
+        .find(|c| **c as usize >= data.labels.len())
+    {
+        return fail(format!(
+            "metric data has branch code {code} but only {} labels",
+            data.labels.len()
+        ));
+    }
+    if data.codes.is_empty() {
         return fail("no client has a value for this metric".to_string());
     }
     let prepared = Prepared::new(data, &pre_treatments, ctx);
@@ -366,14 +404,16 @@ impl<'d> Prepared<'d> {
     /// column (Jetstream applies each to the metric and then to each upstream metric; the
     /// all-NULL placeholder column of a derived metric is not reproduced, see the module docs).
     fn new(data: &'d MetricData, pre_treatments: &[PreTreatment], ctx: &'d StatContext) -> Self {
-        let mut labels: Vec<&str> = data.branches.iter().map(String::as_str).collect();
+        let mut labels: Vec<&str> = data.labels.iter().map(String::as_str).collect();
         labels.sort_unstable();
         labels.dedup();
-        let codes: Vec<u32> = data
-            .branches
+        // Codes in label order, so that references iterate deterministically.
+        let remap: Vec<u32> = data
+            .labels
             .iter()
-            .map(|b| labels.binary_search(&b.as_str()).unwrap_or_default() as u32)
+            .map(|l| labels.binary_search(&l.as_str()).unwrap_or_default() as u32)
             .collect();
+        let codes: Vec<u32> = data.codes.iter().map(|&c| remap[c as usize]).collect();
         let mut columns = Vec::new();
         let mut names = Vec::new();
         let mut integer = Vec::new();

@@ -33,9 +33,9 @@ use rayon::prelude::*;
 use statrs::function::gamma::ln_gamma;
 
 /// Rows per branch up to which resamples draw row indices as upstream does.
-pub(crate) const EXACT_ROWS: usize = 8192;
+pub(crate) const EXACT_ROWS: usize = 4096;
 /// Bins of the large-sample path.
-pub(crate) const BINS: usize = 1024;
+pub(crate) const BINS: usize = 256;
 
 /// `population_ratio`'s parameters.
 #[derive(Debug, Clone, PartialEq)]

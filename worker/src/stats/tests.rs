@@ -55,8 +55,7 @@ fn lognormal_data(per_branch: &[(&str, usize, f64)], sigma: f64, seed: u64) -> M
     let mut data = MetricData::default();
     for &(label, n, factor) in per_branch {
         for _ in 0..n {
-            data.branches.push(label.to_string());
-            data.values.push(dist.sample(&mut rng) * factor);
+            data.push(label, dist.sample(&mut rng) * factor);
         }
     }
     data
@@ -68,9 +67,7 @@ fn bernoulli_data(per_branch: &[(&str, usize, f64)], seed: u64) -> MetricData {
     for &(label, n, p) in per_branch {
         let dist = Bernoulli::new(p).unwrap();
         for _ in 0..n {
-            data.branches.push(label.to_string());
-            data.values
-                .push(if dist.sample(&mut rng) { 1.0 } else { 0.0 });
+            data.push(label, if dist.sample(&mut rng) { 1.0 } else { 0.0 });
         }
     }
     data
@@ -168,10 +165,10 @@ fn bootstrap_individual_point_is_the_sample_mean() {
     assert!(out.errors.is_empty());
     for label in ["control", "treatment"] {
         let values: Vec<f64> = data
-            .branches
+            .codes
             .iter()
             .zip(&data.values)
-            .filter(|(b, _)| *b == label)
+            .filter(|(c, _)| data.labels[**c as usize] == label)
             .map(|(_, v)| *v)
             .collect();
         let sample_mean = mean(&values);
@@ -192,11 +189,7 @@ fn bootstrap_caps_each_branch_at_its_quantile() {
     let configured = branches(&["control"]);
     let mut values: Vec<f64> = (0..1000).map(|i| f64::from(i % 10)).collect();
     values[0] = 1e9;
-    let data = MetricData {
-        branches: vec!["control".to_string(); 1000],
-        values,
-        ..MetricData::default()
-    };
+    let data = MetricData::new(&vec!["control".to_string(); 1000], values);
     let out = run_summary(&small_bootstrap(), &data, &ctx(&configured, 3));
     let point = find(&out.rows, "control", None, None).point.unwrap();
     assert!((point - 4.5).abs() < 0.2, "{point}");
@@ -424,10 +417,10 @@ fn binomial_matches_the_beta_posterior() {
     );
     for label in ["control", "treatment", "other"] {
         let (n, k) = data
-            .branches
+            .codes
             .iter()
             .zip(&data.values)
-            .filter(|(b, _)| *b == label)
+            .filter(|(c, _)| data.labels[**c as usize] == label)
             .fold((0u64, 0u64), |(n, k), (_, v)| (n + 1, k + *v as u64));
         let row = find(&out.rows, label, None, None);
         assert_eq!(row.statistic, "binomial");
@@ -482,11 +475,10 @@ fn binomial_invalid_width_gives_null_bounds() {
 #[test]
 fn count_and_sum_rows_per_present_branch() {
     let configured = branches(&["control", "treatment", "empty"]);
-    let data = MetricData {
-        branches: branches(&["control", "treatment", "control", "stray"]),
-        values: vec![1.0, 5.0, 2.0, 7.0],
-        ..MetricData::default()
-    };
+    let data = MetricData::new(
+        &branches(&["control", "treatment", "control", "stray"]),
+        vec![1.0, 5.0, 2.0, 7.0],
+    );
     let out = run_summary(
         &summary("count", json!({}), &[]),
         &data,
@@ -553,10 +545,10 @@ fn missing_reference_fails_only_its_iteration() {
         .into_iter()
         .map(|label| {
             let values: Vec<f64> = data
-                .branches
+                .codes
                 .iter()
                 .zip(&data.values)
-                .filter(|(b, _)| *b == label)
+                .filter(|(c, _)| data.labels[**c as usize] == label)
                 .map(|(_, v)| *v)
                 .collect();
             let tally = bootstrap::prepare(&values, 0.995).unwrap();
@@ -590,8 +582,7 @@ fn zero_reference_records_an_error_and_keeps_the_other_iterations() {
     let configured = branches(&["control", "treatment", "zero"]);
     let mut data = lognormal_data(&[("control", 200, 1.0), ("treatment", 200, 1.0)], 1.0, 15);
     for _ in 0..100 {
-        data.branches.push("zero".to_string());
-        data.values.push(0.0);
+        data.push("zero", 0.0);
     }
     let out = run_summary(&small_bootstrap(), &data, &ctx(&configured, 1));
     // Only the iteration with `zero` as reference has an undefined relative uplift.
@@ -636,11 +627,7 @@ fn empty_data_is_an_error() {
     assert!(out.rows.is_empty());
     assert_eq!(out.errors.len(), 1);
     // Pre-treatments that remove everything.
-    let data = MetricData {
-        branches: branches(&["a", "b"]),
-        values: vec![f64::NAN, f64::INFINITY],
-        ..MetricData::default()
-    };
+    let data = MetricData::new(&branches(&["a", "b"]), vec![f64::NAN, f64::INFINITY]);
     let spec = summary(
         "bootstrap_mean",
         json!({}),
@@ -650,11 +637,7 @@ fn empty_data_is_an_error() {
     assert!(out.rows.is_empty());
     assert_eq!(out.errors.len(), 1);
     // Mismatched columns never panic.
-    let bad = MetricData {
-        branches: branches(&["a"]),
-        values: vec![],
-        ..MetricData::default()
-    };
+    let bad = MetricData::new(&branches(&["a"]), vec![]);
     assert_eq!(run_summary(&small_bootstrap(), &bad, &c).errors.len(), 1);
 }
 
@@ -662,11 +645,10 @@ fn empty_data_is_an_error() {
 fn pre_treatments_apply_in_order_and_unknown_ones_fail() {
     let configured = branches(&["a"]);
     let c = ctx(&configured, 1);
-    let data = MetricData {
-        branches: vec!["a".to_string(); 4],
-        values: vec![10.0, f64::NAN, 100.0, 1000.0],
-        ..MetricData::default()
-    };
+    let data = MetricData::new(
+        &vec!["a".to_string(); 4],
+        vec![10.0, f64::NAN, 100.0, 1000.0],
+    );
     let spec = summary(
         "sum",
         json!({}),
@@ -799,10 +781,10 @@ fn deciles_give_nine_parameters_per_branch_and_comparison() {
     // Counts with many zeros: the low deciles of both branches are 0.
     let mut data = MetricData::default();
     for i in 0..2000u32 {
-        data.branches
-            .push(if i % 2 == 0 { "control" } else { "treatment" }.to_string());
-        data.values
-            .push(if i % 5 < 2 { 0.0 } else { f64::from(i % 37) });
+        data.push(
+            if i % 2 == 0 { "control" } else { "treatment" },
+            if i % 5 < 2 { 0.0 } else { f64::from(i % 37) },
+        );
     }
     let out = run_summary(
         &summary("deciles", json!({"num_samples": 500}), &[]),

@@ -151,7 +151,7 @@ fn three_branch_data(with_covariate: bool) -> MetricData {
             values: PRE.to_vec(),
             integer: false,
         }),
-        ..MetricData::new(branches, Y.to_vec())
+        ..MetricData::new(&branches, Y.to_vec())
     }
 }
 
@@ -314,7 +314,7 @@ fn mostly_zero() -> MetricData {
     branches.extend(vec!["treatment".to_string(); 1000]);
     MetricData {
         integer: true,
-        ..MetricData::new(branches, values)
+        ..MetricData::new(&branches, values)
     }
 }
 
@@ -433,7 +433,7 @@ fn dau_impact_keeps_scaled_comparisons_of_configured_branches() {
 #[test]
 fn linear_model_without_variation_gives_null_rows_and_a_warning() {
     let configured = labels(&["control", "treatment"]);
-    let data = MetricData::new(labels(&["control", "treatment", "control"]), vec![2.0; 3]);
+    let data = MetricData::new(&["control", "treatment", "control"], vec![2.0; 3]);
     let out = run_summary(
         &spec("linear_model_mean", json!({}), &[]),
         &data,
@@ -473,7 +473,11 @@ fn ratio_data(n: usize) -> MetricData {
         urls.push((h * if treated { 36.0 } else { 30.0 } + (i % 7) as f64).round());
     }
     MetricData {
-        branches,
+        codes: branches
+            .iter()
+            .map(|b| u32::from(b == "treatment"))
+            .collect(),
+        labels: labels(&["control", "treatment"]),
         upstream: vec![
             DataColumn {
                 name: "urls".to_string(),
@@ -501,8 +505,8 @@ fn population_ratio_reads_the_upstream_columns() {
     assert_eq!(out.rows.len(), 2 + 4);
     let ratio = |branch: &str| {
         let (mut u, mut h) = (0.0, 0.0);
-        for (i, b) in data.branches.iter().enumerate() {
-            if b == branch {
+        for i in 0..data.codes.len() {
+            if data.branch(i) == branch {
                 u += data.upstream[0].values[i];
                 h += data.upstream[1].values[i];
             }
@@ -603,12 +607,11 @@ fn population_ratio_errors_name_the_problem() {
 
 #[test]
 fn aa_intervals_are_calibrated() {
-    // 1,000 A/A experiments of 1,000 clients per branch: each coverage must be within 93–97 %
-    // (the sampling error of a share near 95 % over 1,000 runs is 0.7 %). Fixed seeds make the
-    // test deterministic; `jetstream bench calibration` runs the larger version. (With 400
-    // skewed clients per branch the percentile bootstrap covers ~92.5 %: small-sample skewness,
-    // inherent to the method upstream uses too.)
-    let coverage = aa_coverage(1000, 1000, 1000, 11);
+    // 1,000 A/A experiments of 1,000 clients per branch with Jetstream's defaults: each coverage
+    // must be within 93–97 % (the sampling error of a share near 95 % over 1,000 runs is 0.7 %).
+    // Fixed seeds make the test deterministic; `jetstream bench calibration` runs the larger
+    // version (4,000 simulations: 94.4 %, 94.4 %, 95.2 %).
+    let coverage = aa_coverage(1000, 1000, 1000, 0.005, 0.5, 11);
     for (name, share) in [
         ("mean", coverage.mean),
         ("binomial", coverage.binomial),
@@ -616,4 +619,18 @@ fn aa_intervals_are_calibrated() {
     ] {
         assert!((0.93..=0.97).contains(&share), "{name}: {share}");
     }
+}
+
+#[test]
+fn heavy_tails_are_calibrated_without_per_branch_capping() {
+    // Lognormal σ = 1 (kurtosis ~110). Without capping the bootstrap covers ~94.6 %. (With
+    // upstream's default per-branch cap at the 99.5th percentile it covers ~92.5 %: the bootstrap
+    // treats each branch's random threshold as fixed. Kept for parity; see the closing notes.)
+    let coverage = aa_coverage(1000, 1000, 1000, 0.0, 1.0, 12);
+    assert!((0.93..=0.97).contains(&coverage.mean), "{}", coverage.mean);
+    assert!(
+        (0.93..=0.97).contains(&coverage.mean_lm),
+        "{}",
+        coverage.mean_lm
+    );
 }
