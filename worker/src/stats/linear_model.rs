@@ -146,6 +146,13 @@ pub(super) fn run(params: &LmParams, data: &Prepared, collector: &mut Collector)
     let fail_every_iteration = |collector: &mut Collector, reason: &str| {
         references.iter().for_each(|_| collector.error(reason));
     };
+    if params.output == LmOutput::DauImpact && references.len() < 2 {
+        // Its rows are comparisons only: with one branch there is nothing to write.
+        collector.warning(&format!(
+            "per_client_dau_impact compares branches, but only {references:?} has data"
+        ));
+        return;
+    }
     let alpha = 1.0 - params.confidence_interval;
     if !(0.002..1.0).contains(&alpha) {
         return fail_every_iteration(collector, "alpha must be in (0.002,1)");

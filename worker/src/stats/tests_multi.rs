@@ -634,3 +634,121 @@ fn heavy_tails_are_calibrated_without_per_branch_capping() {
         coverage.mean_lm
     );
 }
+
+#[test]
+fn large_sample_paths_do_not_depend_on_thread_count() {
+    // 20,000 distinct values per branch: both bootstraps take their binned paths.
+    let configured = labels(&["control", "treatment"]);
+    let mut data = ratio_data(40_000);
+    data.upstream[1].values = (0..40_000).map(|i| 0.5 + f64::from(i) * 1e-4).collect();
+    let own = MetricData {
+        upstream: Vec::new(),
+        values: data.upstream[1].values.clone(),
+        ..data.clone()
+    };
+    let ratio = spec(
+        "population_ratio",
+        json!({"numerator": "urls", "denominator": "hours", "num_samples": 600}),
+        &[],
+    );
+    let mean = spec("bootstrap_mean", json!({"num_samples": 600}), &[]);
+    let run_with = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let ctx = context(&configured, AnalysisPeriod::Overall);
+                (
+                    run_summary(&ratio, &data, &ctx).rows,
+                    run_summary(&mean, &own, &ctx).rows,
+                )
+            })
+    };
+    let one = run_with(1);
+    assert_eq!(one.0.len(), 6);
+    assert_eq!(one.1.len(), 6);
+    assert_eq!(one, run_with(2));
+    assert_eq!(one, run_with(3));
+}
+
+#[test]
+fn degenerate_data_never_panics_and_is_reported() {
+    // Every statistic over data that cannot support it: rows or records, never a panic, and a
+    // healthy summary alongside still completes.
+    let configured = labels(&["control", "treatment"]);
+    let ctx = context(&configured, AnalysisPeriod::Overall);
+    let statistics = [
+        ("bootstrap_mean", json!({"num_samples": 50})),
+        ("binomial", json!({})),
+        ("deciles", json!({"num_samples": 50})),
+        ("kernel_density_estimate", json!({})),
+        ("empirical_cdf", json!({"log_space": true})),
+        ("count", json!({})),
+        ("sum", json!({})),
+        ("linear_model_mean", json!({})),
+        ("linear_model_mean_no_clip", json!({})),
+        ("per_client_dau_impact", json!({})),
+        (
+            "population_ratio",
+            json!({"numerator": "y", "denominator": "y", "num_samples": 50}),
+        ),
+    ];
+    let datasets: Vec<(&str, MetricData)> = vec![
+        ("empty", MetricData::default()),
+        ("one client", MetricData::new(&["control"], vec![3.0])),
+        (
+            "one per branch",
+            MetricData::new(&["control", "treatment"], vec![1.0, 2.0]),
+        ),
+        (
+            "all NaN",
+            MetricData::new(&["control", "treatment"], vec![f64::NAN; 2]),
+        ),
+        (
+            "infinite",
+            MetricData::new(
+                &["control", "treatment", "control"],
+                vec![f64::INFINITY, 1.0, f64::NEG_INFINITY],
+            ),
+        ),
+        (
+            "constant",
+            MetricData::new(
+                &["control", "treatment", "control", "treatment"],
+                vec![4.0; 4],
+            ),
+        ),
+        (
+            "zeros",
+            MetricData::new(
+                &["control", "treatment", "control", "treatment"],
+                vec![0.0; 4],
+            ),
+        ),
+        (
+            "one branch",
+            MetricData::new(&["treatment"; 5], vec![1.0, 2.0, 3.0, 4.0, 5.0]),
+        ),
+    ];
+    for (what, data) in &datasets {
+        for (name, params) in &statistics {
+            let out = run_summary(&spec(name, params.clone(), &[]), data, &ctx);
+            assert!(
+                !out.rows.is_empty() || !out.errors.is_empty(),
+                "{name} on {what}: neither rows nor a record"
+            );
+            for row in &out.rows {
+                for value in [row.point, row.lower, row.upper].into_iter().flatten() {
+                    assert!(value.is_finite(), "{name} on {what}: {row:?}");
+                }
+            }
+        }
+    }
+    let healthy = run_summary(
+        &spec("sum", json!({}), &[]),
+        &MetricData::new(&["control", "treatment"], vec![1.0, 2.0]),
+        &ctx,
+    );
+    assert_eq!(healthy.rows.len(), 2);
+}
