@@ -69,6 +69,21 @@ fn assert_row(r: &StatisticRow, expected: [f64; 3], what: &str) {
     assert_close(r.upper, expected[2], &format!("{what} upper"));
 }
 
+/// Checks rows against upstream's numbers: (branch, comparison against control, expected
+/// point/lower/upper). Relative-uplift bounds get the finite-difference tolerance.
+fn assert_rows(rows: &[StatisticRow], expected: &[(&str, Option<Comparison>, [f64; 3])]) {
+    for (branch, comparison, values) in expected {
+        let reference = comparison.map(|_| "control");
+        let r = row(rows, branch, *comparison, reference);
+        let what = format!("{branch} {comparison:?}");
+        if *comparison == Some(Comparison::RelativeUplift) {
+            assert_relative_row(r, *values, &what);
+        } else {
+            assert_row(r, *values, &what);
+        }
+    }
+}
+
 const Y: [f64; 60] = [
     4.381, 4.819, 9.065, 2.981, 6.883, 4.356, 5.865, 5.828, 5.433, 4.617, 7.111, 8.1, 3.495, 6.406,
     4.122, 6.078, 4.618, 2.103, 6.231, 12.022, 4.1, 6.488, 6.853, 3.826, 13.403, 11.09, 4.171,
@@ -167,49 +182,39 @@ fn linear_model_matches_mozanalysis_without_covariate() {
     let rows = &out.rows;
     assert!(rows.iter().all(|r| r.statistic == "mean_lm"));
     assert_eq!(rows.len(), 3 + 3 * 2 * 2);
-    assert_row(
-        row(rows, "control", None, None),
-        [5.7134149999999995, 4.6792085710410865, 6.7476214289589125],
-        "control",
-    );
-    assert_row(
-        row(rows, "treatment", None, None),
-        [7.712495, 6.266069287117656, 9.158920712882344],
-        "treatment",
-    );
-    assert_row(
-        row(
-            rows,
-            "treatment",
-            Some(Comparison::Difference),
-            Some("control"),
-        ),
-        [1.9990800000000049, 0.17831937748629678, 3.8198406225137127],
-        "treatment difference",
-    );
-    assert_relative_row(
-        row(
-            rows,
-            "treatment",
-            Some(Comparison::RelativeUplift),
-            Some("control"),
-        ),
-        [0.3498923148414752, 0.02586745424937198, 0.7762618885315826],
-        "treatment relative",
-    );
-    assert_relative_row(
-        row(
-            rows,
-            "other",
-            Some(Comparison::RelativeUplift),
-            Some("control"),
-        ),
-        [
-            -0.0655973703993139,
-            -0.3235522032052047,
-            0.29072528337251713,
+    assert_rows(
+        rows,
+        &[
+            (
+                "control",
+                None,
+                [5.7134149999999995, 4.6792085710410865, 6.7476214289589125],
+            ),
+            (
+                "treatment",
+                None,
+                [7.712495, 6.266069287117656, 9.158920712882344],
+            ),
+            (
+                "treatment",
+                Some(Comparison::Difference),
+                [1.9990800000000049, 0.17831937748629678, 3.8198406225137127],
+            ),
+            (
+                "treatment",
+                Some(Comparison::RelativeUplift),
+                [0.3498923148414752, 0.02586745424937198, 0.7762618885315826],
+            ),
+            (
+                "other",
+                Some(Comparison::RelativeUplift),
+                [
+                    -0.0655973703993139,
+                    -0.3235522032052047,
+                    0.29072528337251713,
+                ],
+            ),
         ],
-        "other relative",
     );
 }
 
@@ -226,44 +231,34 @@ fn cuped_covariate_matches_mozanalysis() {
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     let rows = &out.rows;
     // Clients without a pre-enrollment value are left out of the model (control has 19).
-    assert_row(
-        row(rows, "control", None, None),
-        [5.8572263157894735, 4.810334680238546, 6.904117951340401],
-        "control",
-    );
-    assert_row(
-        row(
-            rows,
-            "treatment",
-            Some(Comparison::Difference),
-            Some("control"),
-        ),
-        [0.2612628715203091, -0.6694102619118472, 1.1919360049524654],
-        "treatment difference",
-    );
-    assert_relative_row(
-        row(
-            rows,
-            "treatment",
-            Some(Comparison::RelativeUplift),
-            Some("control"),
-        ),
-        [0.04094283441423596, -0.094834403425066, 0.19708701768874715],
-        "treatment relative",
-    );
-    assert_relative_row(
-        row(
-            rows,
-            "other",
-            Some(Comparison::RelativeUplift),
-            Some("control"),
-        ),
-        [
-            -0.11322307048523572,
-            -0.23361239325806038,
-            0.026077817284463345,
+    assert_rows(
+        rows,
+        &[
+            (
+                "control",
+                None,
+                [5.8572263157894735, 4.810334680238546, 6.904117951340401],
+            ),
+            (
+                "treatment",
+                Some(Comparison::Difference),
+                [0.2612628715203091, -0.6694102619118472, 1.1919360049524654],
+            ),
+            (
+                "treatment",
+                Some(Comparison::RelativeUplift),
+                [0.04094283441423596, -0.094834403425066, 0.19708701768874715],
+            ),
+            (
+                "other",
+                Some(Comparison::RelativeUplift),
+                [
+                    -0.11322307048523572,
+                    -0.23361239325806038,
+                    0.026077817284463345,
+                ],
+            ),
         ],
-        "other relative",
     );
 
     // In a pre-enrollment period the covariate does not apply: unadjusted rows.
