@@ -5,6 +5,9 @@
 //! on what exists. Upstream only notices these mistakes while computing statistics, where it
 //! logs them and writes no rows; we report them before any query runs.
 
+use crate::period::AnalysisPeriod;
+use serde_json::Value;
+
 /// A statistic's config name and the parameters its constructor accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatisticKind {
@@ -137,4 +140,68 @@ pub fn statistic(name: &str) -> Option<&'static StatisticKind> {
 /// The pre-treatment called `name`, if there is one.
 pub fn pre_treatment(name: &str) -> Option<&'static PreTreatmentKind> {
     PRE_TREATMENTS.iter().find(|p| p.name == name)
+}
+
+/// `covariate_adjustment = {period = "preenrollment_week" | "preenrollment_days28", metric = …}`
+/// of the linear models: parsed here so that the config layer rejects a bad one when a config is
+/// resolved and the worker reads it the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CovariateAdjustment {
+    pub period: AnalysisPeriod,
+    /// The pre-enrollment metric; the summary's own metric when unset.
+    pub metric: Option<String>,
+}
+
+impl CovariateAdjustment {
+    /// Reads the parameter table, with upstream's check on the period.
+    pub fn from_value(value: &Value) -> Result<CovariateAdjustment, String> {
+        let Value::Object(table) = value else {
+            return Err(format!(
+                "parameter 'covariate_adjustment' must be a table with a 'period', got {value}"
+            ));
+        };
+        if let Some(key) = table.keys().find(|k| *k != "period" && *k != "metric") {
+            return Err(format!(
+                "covariate_adjustment: unknown key '{key}' (expected 'period' and 'metric')"
+            ));
+        }
+        let period = match table.get("period") {
+            Some(Value::String(p)) => AnalysisPeriod::parse(p)
+                .ok_or_else(|| format!("covariate_adjustment: '{p}' is not an analysis period"))?,
+            Some(v) => {
+                return Err(format!(
+                    "covariate_adjustment: 'period' must be a string, got {v}"
+                ))
+            }
+            None => return Err("covariate_adjustment: 'period' is required".to_string()),
+        };
+        if !period.is_preenrollment() {
+            return Err(
+                "Covariate adjustment must be done using a pre-treatment analysis period \
+                 (one of: ['preenrollment_week', 'preenrollment_days28'])"
+                    .to_string(),
+            );
+        }
+        let metric = match table.get("metric") {
+            None => None,
+            Some(Value::String(m)) if !m.is_empty() => Some(m.clone()),
+            Some(v) => {
+                return Err(format!(
+                    "covariate_adjustment: 'metric' must be a metric name, got {v}"
+                ))
+            }
+        };
+        Ok(CovariateAdjustment { period, metric })
+    }
+
+    /// Whether the adjustment applies in `current`: not in the covariate's own period, nor in
+    /// any pre-enrollment period.
+    pub fn applies_in(&self, current: AnalysisPeriod) -> bool {
+        self.period != current && !current.is_preenrollment()
+    }
+
+    /// The covariate column's name for the summary's `metric`: `<metric>_pre`.
+    pub fn column(&self, metric: &str) -> String {
+        format!("{}_pre", self.metric.as_deref().unwrap_or(metric))
+    }
 }

@@ -1206,6 +1206,39 @@ impl<'a> Resolver<'a> {
 }
 
 /// Checks a statistic's name, parameters and pre-treatments against the catalog.
+/// The parameter values the worker would refuse: population_ratio's required column names and
+/// the linear models' `covariate_adjustment` (upstream only notices them while computing).
+fn check_statistic_values(s: &StatisticDefinition, key: &str) -> Result<()> {
+    if s.name == "population_ratio" {
+        for required in ["numerator", "denominator"] {
+            match s.params.get(required) {
+                Some(serde_json::Value::String(name)) if !name.is_empty() => {}
+                Some(other) => {
+                    return Err(ConfigError::at(
+                        &s.loc,
+                        join_key(key, required),
+                        format!("expected the name of an upstream metric, found {other}"),
+                    ))
+                }
+                None => {
+                    return Err(ConfigError::at(
+                        &s.loc,
+                        join_key(key, required),
+                        "required parameter of population_ratio is missing (the name of one \
+                         of the metric's depends_on metrics)"
+                            .to_string(),
+                    ))
+                }
+            }
+        }
+    }
+    if let Some(value) = s.params.get("covariate_adjustment") {
+        catalog::CovariateAdjustment::from_value(value)
+            .map_err(|e| ConfigError::at(&s.loc, join_key(key, "covariate_adjustment"), e))?;
+    }
+    Ok(())
+}
+
 fn validate_statistic(s: &StatisticDefinition, key: &str) -> Result<()> {
     let Some(kind) = catalog::statistic(&s.name) else {
         let names: Vec<&str> = catalog::STATISTICS.iter().map(|k| k.name).collect();
@@ -1219,6 +1252,7 @@ fn validate_statistic(s: &StatisticDefinition, key: &str) -> Result<()> {
         &format!("parameter of {}", s.name),
         "parameters",
     )?;
+    check_statistic_values(s, key)?;
     let pre_key = join_key(key, "pre_treatments");
     for (i, pre) in s.pre_treatments.iter().enumerate() {
         let item_key = format!("{pre_key}[{i}]");

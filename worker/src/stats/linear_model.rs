@@ -44,8 +44,8 @@
 use super::pretreatment::skipna_quantile;
 use super::quantile::quantile_sorted;
 use super::{base_row, Collector, Prepared};
-use jetstream_proto::{AnalysisPeriod, Comparison, StatisticRow};
-use serde_json::Value;
+pub use jetstream_proto::catalog::CovariateAdjustment;
+use jetstream_proto::{Comparison, StatisticRow};
 use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
 
 /// Which statistic of the family, and so which rows it writes.
@@ -64,68 +64,6 @@ impl LmOutput {
             LmOutput::MeanNoClip => "mean_lm_noclip",
             LmOutput::DauImpact => "per_client_dau_impact",
         }
-    }
-}
-
-/// `covariate_adjustment = {period = "preenrollment_week" | "preenrollment_days28", metric = …}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CovariateAdjustment {
-    pub period: AnalysisPeriod,
-    /// The pre-enrollment metric; the summary's own metric when unset.
-    pub metric: Option<String>,
-}
-
-impl CovariateAdjustment {
-    /// Reads the parameter table, with upstream's check on the period.
-    pub(crate) fn from_value(value: &Value) -> Result<CovariateAdjustment, String> {
-        let Value::Object(table) = value else {
-            return Err(format!(
-                "parameter 'covariate_adjustment' must be a table with a 'period', got {value}"
-            ));
-        };
-        if let Some(key) = table.keys().find(|k| *k != "period" && *k != "metric") {
-            return Err(format!(
-                "covariate_adjustment: unknown key '{key}' (expected 'period' and 'metric')"
-            ));
-        }
-        let period = match table.get("period") {
-            Some(Value::String(p)) => AnalysisPeriod::parse(p)
-                .ok_or_else(|| format!("covariate_adjustment: '{p}' is not an analysis period"))?,
-            Some(v) => {
-                return Err(format!(
-                    "covariate_adjustment: 'period' must be a string, got {v}"
-                ))
-            }
-            None => return Err("covariate_adjustment: 'period' is required".to_string()),
-        };
-        if !period.is_preenrollment() {
-            return Err(
-                "Covariate adjustment must be done using a pre-treatment analysis period \
-                 (one of: ['preenrollment_week', 'preenrollment_days28'])"
-                    .to_string(),
-            );
-        }
-        let metric = match table.get("metric") {
-            None => None,
-            Some(Value::String(m)) if !m.is_empty() => Some(m.clone()),
-            Some(v) => {
-                return Err(format!(
-                    "covariate_adjustment: 'metric' must be a metric name, got {v}"
-                ))
-            }
-        };
-        Ok(CovariateAdjustment { period, metric })
-    }
-
-    /// Whether the adjustment applies in `current`: not in the covariate's own period, nor in
-    /// any pre-enrollment period.
-    pub fn applies_in(&self, current: AnalysisPeriod) -> bool {
-        self.period != current && !current.is_preenrollment()
-    }
-
-    /// The covariate column's name for the summary's `metric`: `<metric>_pre`.
-    pub fn column(&self, metric: &str) -> String {
-        format!("{}_pre", self.metric.as_deref().unwrap_or(metric))
     }
 }
 
@@ -728,6 +666,7 @@ pub(crate) fn normal_quantile(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jetstream_proto::AnalysisPeriod;
 
     #[test]
     fn quantiles_are_accurate() {
