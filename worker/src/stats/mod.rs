@@ -994,21 +994,26 @@ fn deciles(
         return;
     };
     let sorted: Vec<Vec<f64>> = branches
-        .iter()
+        .par_iter()
         .map(|(_, values)| {
             let mut sorted = values.clone();
-            sorted.sort_by(f64::total_cmp);
+            sorted.sort_unstable_by(f64::total_cmp);
             sorted
         })
         .collect();
-    for (index, q) in deciles::DECILES.iter().enumerate() {
-        let samples: Vec<Vec<f64>> = branches
-            .par_iter()
-            .zip(&sorted)
-            .map(|((label, _), sorted)| {
-                deciles::quantile_samples(sorted, *q, num_samples, seed, label, index)
-            })
-            .collect();
+    // Every (decile, branch) stream at once, so that all cores share the draws.
+    let tasks: Vec<(usize, usize)> = (0..deciles::DECILES.len())
+        .flat_map(|d| (0..branches.len()).map(move |b| (d, b)))
+        .collect();
+    let mut drawn: Vec<Vec<f64>> = tasks
+        .par_iter()
+        .map(|&(d, b)| {
+            let q = deciles::DECILES[d];
+            deciles::quantile_samples(&sorted[b], q, num_samples, seed, branches[b].0, d)
+        })
+        .collect();
+    for (index, q) in deciles::DECILES.iter().enumerate().rev() {
+        let samples: Vec<Vec<f64>> = drawn.split_off(index * branches.len());
         let labels = branches.iter().map(|(label, _)| *label);
         compare_samples(
             collector,
