@@ -2,9 +2,10 @@
 //! with DuckDB. `jetstream statistics` computes statistics over them, which is how our numbers
 //! are compared with the Python implementation's on the same input.
 
-use duckdb::types::ValueRef;
+use crate::warehouse::read_frame;
 use duckdb::Connection;
 use jetstream_proto::naming::sql_string_literal;
+use jetstream_proto::warehouse::Column;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -75,87 +76,69 @@ pub fn read_client_file(path: &Path) -> Result<ClientTable, ClientFileError> {
         });
     }
     let conn = Connection::open_in_memory().map_err(read_err)?;
-    let sql = format!("SELECT * FROM {source}");
-    let mut stmt = conn.prepare(&sql).map_err(read_err)?;
-    let mut rows = stmt.query([]).map_err(read_err)?;
-    let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
-    let position = |column: &str| {
-        names
-            .iter()
-            .position(|n| n == column)
+    let frame = read_frame(&conn, &format!("SELECT * FROM {source}")).map_err(read_err)?;
+    let error = |message: String| ClientFileError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let column = |name: &str| {
+        frame
+            .column(name)
             .ok_or_else(|| ClientFileError::MissingColumn {
                 path: path.to_path_buf(),
-                column: column.to_string(),
+                column: name.to_string(),
             })
     };
-    position("client_id")?;
-    let branch_at = position("branch")?;
-    let metric_columns: Vec<(usize, &String)> = names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| *n != "client_id" && *n != "branch")
-        .collect();
+    column("client_id")?;
     let mut table = ClientTable::default();
-    let mut values: Vec<Vec<Option<f64>>> = vec![Vec::new(); metric_columns.len()];
-    // Whether each column's non-NULL values are all integers (None until one is seen).
-    let mut integer: Vec<Option<bool>> = vec![None; metric_columns.len()];
-    let mut row_number = 0;
-    while let Some(row) = rows.next().map_err(read_err)? {
-        row_number += 1;
-        let branch = match row.get_ref(branch_at).map_err(read_err)? {
-            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-            other => {
-                return Err(ClientFileError::Read {
+    match column("branch")? {
+        Column::Text(branches) => {
+            for (row, branch) in branches.iter().enumerate() {
+                let branch = branch.clone().ok_or_else(|| {
+                    error(format!("row {}: branch must be text, found NULL", row + 1))
+                })?;
+                table.branches.push(branch);
+            }
+        }
+        _ => {
+            return Err(error(
+                "column `branch` must be text, found numbers".to_string(),
+            ))
+        }
+    }
+    for (name, values) in frame.columns {
+        if name == "client_id" || name == "branch" {
+            continue;
+        }
+        let values = match values {
+            Column::Float(v) => v,
+            Column::Integer(v) => {
+                table.integer_columns.insert(name.clone());
+                v
+            }
+            Column::Text(text) => {
+                // The column is text as a whole; name the first cell that is not a number.
+                let cells = || {
+                    text.iter()
+                        .enumerate()
+                        .filter_map(|(i, t)| Some((i + 1, t.as_ref()?)))
+                };
+                let (row, found) = cells()
+                    .find(|(_, t)| t.parse::<f64>().is_err())
+                    .or_else(|| cells().next())
+                    .map(|(row, t)| (row, t.clone()))
+                    .unwrap_or_default();
+                return Err(ClientFileError::NotNumeric {
                     path: path.to_path_buf(),
-                    message: format!("row {row_number}: branch must be text, found {other:?}"),
-                })
+                    column: name,
+                    row,
+                    found: format!("{found:?}"),
+                });
             }
         };
-        table.branches.push(branch);
-        for (slot, (index, column)) in metric_columns.iter().enumerate() {
-            let value = row.get_ref(*index).map_err(read_err)?;
-            let number = as_number(value).ok_or_else(|| ClientFileError::NotNumeric {
-                path: path.to_path_buf(),
-                column: (*column).clone(),
-                row: row_number,
-                found: format!("{value:?}"),
-            })?;
-            if number.is_some() {
-                let is_integer = crate::warehouse::is_integer(value);
-                integer[slot] = Some(integer[slot].unwrap_or(true) && is_integer);
-            }
-            values[slot].push(number);
-        }
-    }
-    for (((_, column), column_values), integer) in
-        metric_columns.into_iter().zip(values).zip(integer)
-    {
-        if integer == Some(true) {
-            table.integer_columns.insert(column.clone());
-        }
-        table.columns.insert(column.clone(), column_values);
+        table.columns.insert(name, values);
     }
     Ok(table)
-}
-
-/// A cell as a number: `Some(None)` for NULL, `None` when the cell is not numeric.
-fn as_number(value: ValueRef) -> Option<Option<f64>> {
-    Some(match value {
-        ValueRef::Null => None,
-        ValueRef::Boolean(b) => Some(if b { 1.0 } else { 0.0 }),
-        ValueRef::TinyInt(i) => Some(f64::from(i)),
-        ValueRef::SmallInt(i) => Some(f64::from(i)),
-        ValueRef::Int(i) => Some(f64::from(i)),
-        ValueRef::BigInt(i) => Some(i as f64),
-        ValueRef::HugeInt(i) => Some(i as f64),
-        ValueRef::UTinyInt(i) => Some(f64::from(i)),
-        ValueRef::USmallInt(i) => Some(f64::from(i)),
-        ValueRef::UInt(i) => Some(f64::from(i)),
-        ValueRef::UBigInt(i) => Some(i as f64),
-        ValueRef::Float(f) => Some(f64::from(f)),
-        ValueRef::Double(f) => Some(f),
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -212,6 +195,10 @@ mod tests {
             error.contains("column `x`, row 1: expected a number"),
             "{error}"
         );
+        // The offending cell is named even when earlier cells are numbers.
+        std::fs::write(&csv, "client_id,branch,x\na,control,1\nb,control,lots\n").unwrap();
+        let error = read_client_file(&csv).unwrap_err().to_string();
+        assert!(error.contains("row 2") && error.contains("lots"), "{error}");
         let txt = dir.path().join("c.txt");
         std::fs::write(&txt, "x").unwrap();
         assert!(read_client_file(&txt).is_err());

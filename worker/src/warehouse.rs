@@ -102,6 +102,26 @@ impl DuckDbWarehouse {
     }
 }
 
+/// Runs `sql` on `conn` and reads the whole result into typed columns (shared by the warehouse
+/// and the client-file reader).
+pub(crate) fn read_frame(conn: &Connection, sql: &str) -> Result<Frame, duckdb::Error> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+    let mut columns: Vec<ColumnBuilder> = names.iter().map(|_| ColumnBuilder::default()).collect();
+    while let Some(row) = rows.next()? {
+        for (i, column) in columns.iter_mut().enumerate() {
+            column.push(row.get_ref(i)?);
+        }
+    }
+    Ok(Frame {
+        columns: names
+            .into_iter()
+            .zip(columns.into_iter().map(ColumnBuilder::finish))
+            .collect(),
+    })
+}
+
 /// Builds one result column: numeric (booleans as 0/1) until a text value is seen, then text.
 /// SQL columns have one type, so a column never mixes the two; leading NULLs are counted.
 #[derive(Default)]
@@ -159,7 +179,7 @@ impl ColumnBuilder {
 }
 
 /// Whether a value has an integer SQL type.
-pub(crate) fn is_integer(value: ValueRef<'_>) -> bool {
+fn is_integer(value: ValueRef<'_>) -> bool {
     matches!(
         value,
         ValueRef::TinyInt(_)
@@ -275,23 +295,7 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     fn query(&self, sql: &str) -> Result<Frame, WarehouseError> {
-        let conn = self.connection()?;
-        let mut stmt = conn.prepare(sql).map_err(|e| query_err(e, sql))?;
-        let mut rows = stmt.query([]).map_err(|e| query_err(e, sql))?;
-        let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
-        let mut columns: Vec<ColumnBuilder> =
-            names.iter().map(|_| ColumnBuilder::default()).collect();
-        while let Some(row) = rows.next().map_err(|e| query_err(e, sql))? {
-            for (i, column) in columns.iter_mut().enumerate() {
-                column.push(row.get_ref(i).map_err(|e| query_err(e, sql))?);
-            }
-        }
-        Ok(Frame {
-            columns: names
-                .into_iter()
-                .zip(columns.into_iter().map(ColumnBuilder::finish))
-                .collect(),
-        })
+        read_frame(&self.connection()?, sql).map_err(|e| query_err(e, sql))
     }
 
     fn table_exists(&self, name: &str) -> Result<bool, WarehouseError> {
