@@ -125,20 +125,27 @@ pub(super) fn run(params: &LmParams, data: &Prepared, collector: &mut Collector)
     let no_variation = sample_sd(y.iter().copied().filter(|v| !v.is_nan())) <= 1e-8;
     let clients = data.frame.len() as f64;
 
+    // Per branch, for the zero-reference guard: non-null clients, and whether any value is
+    // non-zero before and after clipping.
+    let mut guard = vec![(0usize, false, false); data.labels.len()];
+    for (&code, &v) in data.frame.codes.iter().zip(y) {
+        if !v.is_nan() {
+            let g = &mut guard[code as usize];
+            g.0 += 1;
+            g.1 |= v != 0.0;
+            g.2 |= v.min(threshold) != 0.0;
+        }
+    }
+
     for &reference in &references {
-        let reference_code = code_of(data, reference);
-        let reference_values: Vec<f64> = data
-            .frame
-            .codes
+        let code = data
+            .labels
             .iter()
-            .zip(y)
-            .filter(|(c, v)| **c == reference_code && !v.is_nan())
-            .map(|(_, v)| *v)
-            .collect();
-        if !reference_values.is_empty() && reference_values.iter().all(|v| v.min(threshold) == 0.0)
-        {
-            let n = reference_values.len();
-            let reason = if reference_values.iter().all(|v| *v == 0.0) {
+            .position(|l| *l == reference)
+            .unwrap_or(0);
+        let (n, any_raw, any_clipped) = guard[code];
+        if n > 0 && !any_clipped {
+            let reason = if !any_raw {
                 format!(
                     "reference branch '{reference}' has {n} non-null client(s) and all values \
                      for metric '{}' are zero",
@@ -181,11 +188,6 @@ pub(super) fn run(params: &LmParams, data: &Prepared, collector: &mut Collector)
             }
         }
     }
-}
-
-/// The code of a label in `data.labels`.
-fn code_of(data: &Prepared, label: &str) -> u32 {
-    data.labels.iter().position(|l| *l == label).unwrap_or(0) as u32
 }
 
 /// `per_client_dau_impact` keeps the comparisons of configured branches only, with differences
@@ -275,19 +277,31 @@ fn sample_sd(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// The modelled rows: clipped target and covariate, rows with a NULL in either left out, with
-/// per-branch sufficient statistics for the normal equations.
+/// The modelled rows — clipped target and covariate, rows with a NULL in either left out —
+/// reduced once to per-branch moments, from which every reference's fit is built in O(branches)
+/// (upstream refits over every row for each reference).
 struct Model<'d> {
     labels: &'d [&'d str],
-    codes: Vec<u32>,
-    y: Vec<f64>,
-    /// The clipped covariate, centred on its mean for conditioning (the fit is invariant).
-    covariate: Option<Covariate>,
+    /// Moments of each branch code (None for a branch without modelled rows).
+    branches: Vec<Option<Moments>>,
+    covariate: Option<CovariateSummary>,
 }
 
-struct Covariate {
-    centred: Vec<f64>,
-    /// q̄ − mean: the balanced grid's covariate average, on the centred scale.
+/// One branch's modelled rows: count, means, and sums of squares and cross-products about the
+/// branch means (centred, so that large means cost no precision). The covariate is taken
+/// relative to its pooled mean; without one its terms are 0.
+#[derive(Debug, Clone, Copy, Default)]
+struct Moments {
+    n: f64,
+    mean_y: f64,
+    mean_c: f64,
+    ss_yy: f64,
+    ss_cc: f64,
+    ss_cy: f64,
+}
+
+struct CovariateSummary {
+    /// q̄ − pooled mean: the balanced grid's covariate average, on the centred scale.
     grid_mean: f64,
     constant: bool,
 }
@@ -308,40 +322,64 @@ impl<'d> Model<'d> {
                 t
             }
         });
-        let mut codes = Vec::with_capacity(y.len());
-        let mut ys = Vec::with_capacity(y.len());
-        let mut cs = Vec::new();
-        for (i, &value) in y.iter().enumerate() {
-            let cov = covariate.map(|c| data.frame.columns[c][i]);
-            if value.is_nan() || cov.is_some_and(f64::is_nan) {
-                continue;
-            }
-            codes.push(data.frame.codes[i]);
-            ys.push(value.min(threshold));
-            if let (Some(c), Some(t)) = (cov, covariate_threshold) {
-                cs.push(c.min(t));
-            }
-        }
-        let covariate = covariate.map(|_| {
-            let mean = cs.iter().sum::<f64>() / cs.len().max(1) as f64;
-            let mut sorted = cs.clone();
+        // The modelled rows: (code, clipped y, clipped covariate or 0).
+        let rows: Vec<(usize, f64, f64)> = y
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &value)| {
+                let cov = covariate.map(|c| data.frame.columns[c][i]);
+                if value.is_nan() || cov.is_some_and(f64::is_nan) {
+                    return None;
+                }
+                let cov = match (cov, covariate_threshold) {
+                    (Some(c), Some(t)) => c.min(t),
+                    _ => 0.0,
+                };
+                Some((data.frame.codes[i] as usize, value.min(threshold), cov))
+            })
+            .collect();
+        let summary = covariate.map(|_| {
+            let mut sorted: Vec<f64> = rows.iter().map(|r| r.2).collect();
             sorted.sort_unstable_by(f64::total_cmp);
+            let pooled = sorted.iter().sum::<f64>() / sorted.len().max(1) as f64;
             // pandas quantiles at np.arange(0, 1, 0.0001), averaged.
             let grid = (0..10_000)
                 .map(|k| quantile_sorted(&sorted, k as f64 * 0.0001))
                 .sum::<f64>()
                 / 10_000.0;
-            Covariate {
-                constant: sorted.first() == sorted.last(),
-                centred: cs.iter().map(|c| c - mean).collect(),
-                grid_mean: grid - mean,
-            }
+            (
+                pooled,
+                CovariateSummary {
+                    grid_mean: grid - pooled,
+                    constant: sorted.first() == sorted.last(),
+                },
+            )
         });
+        let pooled = summary.as_ref().map_or(0.0, |(m, _)| *m);
+        let k = data.labels.len();
+        let mut sums = vec![Moments::default(); k];
+        for &(b, y, c) in &rows {
+            sums[b].n += 1.0;
+            sums[b].mean_y += y;
+            sums[b].mean_c += c - pooled;
+        }
+        for m in &mut sums {
+            if m.n > 0.0 {
+                m.mean_y /= m.n;
+                m.mean_c /= m.n;
+            }
+        }
+        for &(b, y, c) in &rows {
+            let m = &mut sums[b];
+            let (dy, dc) = (y - m.mean_y, c - pooled - m.mean_c);
+            m.ss_yy += dy * dy;
+            m.ss_cc += dc * dc;
+            m.ss_cy += dc * dy;
+        }
         Model {
             labels: &data.labels,
-            codes,
-            y: ys,
-            covariate,
+            branches: sums.into_iter().map(|m| (m.n > 0.0).then_some(m)).collect(),
+            covariate: summary.map(|(_, s)| s),
         }
     }
 
@@ -355,47 +393,40 @@ impl<'d> Model<'d> {
         reference: &str,
         collector: &mut Collector,
     ) -> Result<Vec<StatisticRow>, String> {
-        let k = self.labels.len();
-        let mut n = vec![0usize; k];
-        let mut sum = vec![0.0; k];
-        for (&c, &y) in self.codes.iter().zip(&self.y) {
-            n[c as usize] += 1;
-            sum[c as usize] += y;
-        }
-        let present: Vec<usize> = (0..k).filter(|&b| n[b] > 0).collect();
-        let Some(&reference_code) = present.iter().find(|&&b| self.labels[b] == reference) else {
+        let present: Vec<(usize, Moments)> = self
+            .branches
+            .iter()
+            .enumerate()
+            .filter_map(|(b, m)| Some((b, (*m)?)))
+            .collect();
+        let Some(&(reference_code, _)) = present.iter().find(|(b, _)| self.labels[*b] == reference)
+        else {
             return Err(format!("No data from reference branch {reference} found"));
         };
         let mut rows = Vec::new();
         // Individual rows: t-intervals of each branch's mean.
-        let mut sq = vec![0.0; k];
-        for (&c, &y) in self.codes.iter().zip(&self.y) {
-            let d = y - sum[c as usize] / n[c as usize] as f64;
-            sq[c as usize] += d * d;
-        }
-        for &b in &present {
-            let count = n[b] as f64;
-            let mean = sum[b] / count;
-            let half = student_t_quantile(1.0 - alpha / 2.0, count - 1.0)
-                .map(|t| t * (sq[b] / (count - 1.0)).sqrt() / count.sqrt());
-            let mut row = base_row(ctx, ctx.metric, statistic, self.labels[b]);
+        for (b, m) in &present {
+            let half = student_t_quantile(1.0 - alpha / 2.0, m.n - 1.0)
+                .map(|t| t * (m.ss_yy / (m.n - 1.0)).sqrt() / m.n.sqrt());
+            let mut row = base_row(ctx, ctx.metric, statistic, self.labels[*b]);
             row.ci_width = Some(params.confidence_interval);
-            row.point = Some(mean);
-            row.lower = half.map(|h| mean - h);
-            row.upper = half.map(|h| mean + h);
+            row.point = Some(m.mean_y);
+            row.lower = half.map(|h| m.mean_y - h);
+            row.upper = half.map(|h| m.mean_y + h);
             rows.push(row);
         }
 
-        let treatments: Vec<usize> = present
+        let treatments: Vec<(usize, Moments)> = present
             .iter()
             .copied()
-            .filter(|&b| b != reference_code)
+            .filter(|(b, _)| *b != reference_code)
             .collect();
-        let fit = match self.fit(reference_code, &treatments, true) {
+        let reference_moments = self.branches[reference_code].unwrap_or_default();
+        let fit = match self.fit(&reference_moments, &treatments, true) {
             Ok(fit) => Ok(fit),
             Err(FitError::Singular) if self.covariate.is_some() => {
                 collector.warning("Unexpectedly fell back to unadjusted inferences");
-                self.fit(reference_code, &treatments, false)
+                self.fit(&reference_moments, &treatments, false)
             }
             Err(e) => Err(e),
         };
@@ -413,8 +444,8 @@ impl<'d> Model<'d> {
         let df_resid = fit.as_ref().map(|f| f.df_resid).unwrap_or(f64::NAN);
         let t = student_t_quantile(1.0 - alpha / 2.0, df_resid);
         let z = normal_quantile(1.0 - alpha / 2.0);
-        for (index, &b) in treatments.iter().enumerate() {
-            let label = self.labels[b];
+        for (index, (b, _)) in treatments.iter().enumerate() {
+            let label = self.labels[*b];
             let (difference, relative) = match &fit {
                 None => (None, None),
                 Some(fit) => (
@@ -434,47 +465,42 @@ impl<'d> Model<'d> {
         Ok(rows)
     }
 
-    /// OLS by the normal equations over [intercept, one dummy per treatment, covariate].
+    /// OLS by the normal equations over [intercept, one dummy per treatment, covariate], from
+    /// the branches' moments: `XᵀX` and `Xᵀy` are sums of per-branch sums, and the residual sum
+    /// of squares is, per branch, `SS_yy − 2β·SS_cy + β²·SS_cc + n·(ȳ − a − β·c̄)²`.
     fn fit(
         &self,
-        reference: usize,
-        treatments: &[usize],
+        reference: &Moments,
+        treatments: &[(usize, Moments)],
         with_covariate: bool,
     ) -> Result<Fit, FitError> {
         let covariate = self.covariate.as_ref().filter(|_| with_covariate);
         if covariate.is_some_and(|c| c.constant) {
             return Err(FitError::Singular);
         }
-        let k = self.labels.len();
-        // Column of each branch code: 0 for the reference (intercept only), 1.. for treatments.
-        let mut column = vec![usize::MAX; k];
-        column[reference] = 0;
-        for (i, &b) in treatments.iter().enumerate() {
-            column[b] = i + 1;
-        }
         let p = 1 + treatments.len() + usize::from(covariate.is_some());
-        let cov_col = p - 1;
+        let cov_col = covariate.map(|_| p - 1);
+        // Column 0 (intercept only) for the reference, 1.. for the treatments.
+        let columns = std::iter::once((0, reference))
+            .chain(treatments.iter().enumerate().map(|(i, (_, m))| (i + 1, m)));
         let mut xtx = vec![0.0; p * p];
         let mut xty = vec![0.0; p];
-        for (i, (&code, &y)) in self.codes.iter().zip(&self.y).enumerate() {
-            let d = column[code as usize];
-            if d == usize::MAX {
-                continue;
-            }
-            xtx[0] += 1.0;
-            xty[0] += y;
+        for (d, m) in columns.clone() {
+            let sum_y = m.n * m.mean_y;
+            xtx[0] += m.n;
+            xty[0] += sum_y;
             if d > 0 {
-                xtx[d] += 1.0;
-                xtx[d * p + d] += 1.0;
-                xty[d] += y;
+                xtx[d] += m.n;
+                xtx[d * p + d] += m.n;
+                xty[d] += sum_y;
             }
-            if let Some(c) = covariate {
-                let x = c.centred[i];
-                xtx[cov_col] += x;
-                xtx[cov_col * p + cov_col] += x * x;
-                xty[cov_col] += x * y;
+            if let Some(j) = cov_col {
+                let sum_c = m.n * m.mean_c;
+                xtx[j] += sum_c;
+                xtx[j * p + j] += m.ss_cc + m.n * m.mean_c * m.mean_c;
+                xty[j] += m.ss_cy + m.n * m.mean_c * m.mean_y;
                 if d > 0 {
-                    xtx[d * p + cov_col] += x;
+                    xtx[d * p + j] += sum_c;
                 }
             }
         }
@@ -494,24 +520,20 @@ impl<'d> Model<'d> {
                 inverse[i * p + j] = col[i];
             }
         }
-        let mut rss = 0.0;
-        let mut rows = 0usize;
-        for (i, (&code, &y)) in self.codes.iter().zip(&self.y).enumerate() {
-            let d = column[code as usize];
-            if d == usize::MAX {
-                continue;
-            }
-            rows += 1;
-            let mut fitted = beta[0];
-            if d > 0 {
-                fitted += beta[d];
-            }
-            if let Some(c) = covariate {
-                fitted += beta[cov_col] * c.centred[i];
-            }
-            rss += (y - fitted) * (y - fitted);
+        let slope = cov_col.map_or(0.0, |j| beta[j]);
+        let (mut rss, mut n) = (0.0, 0.0);
+        for (d, m) in columns {
+            let intercept = beta[0] + if d > 0 { beta[d] } else { 0.0 };
+            let (ss_cy, ss_cc) = if cov_col.is_some() {
+                (m.ss_cy, m.ss_cc)
+            } else {
+                (0.0, 0.0)
+            };
+            let offset = m.mean_y - intercept - slope * m.mean_c;
+            rss += m.ss_yy - 2.0 * slope * ss_cy + slope * slope * ss_cc + m.n * offset * offset;
+            n += m.n;
         }
-        let df_resid = rows as f64 - p as f64;
+        let df_resid = n - p as f64;
         // A perfect fit has an infinite log-likelihood: upstream's FailedToFitModel.
         if rss.is_nan() || rss <= 0.0 || !rss.is_finite() || df_resid <= 0.0 {
             return Err(FitError::Degenerate);

@@ -284,6 +284,15 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
             data.labels.len()
         ));
     }
+    if data.is_derived() && !matches!(statistic, Statistic::PopulationRatio(_)) {
+        let upstream: Vec<&str> = data.upstream.iter().map(|c| c.name.as_str()).collect();
+        return fail(format!(
+            "metric {} is computed from other metrics ({}); statistic {name} needs values of its \
+             own (use population_ratio, or give the metric a select_expression)",
+            ctx.metric,
+            upstream.join(", ")
+        ));
+    }
     if data.codes.is_empty() {
         return fail("no client has a value for this metric".to_string());
     }
@@ -305,31 +314,12 @@ pub fn run_summary(summary: &SummarySpec, data: &MetricData, ctx: &StatContext) 
         ],
     );
     let mut collector = Collector::new(ctx, name);
-    // The statistics over the metric's own column.
-    let own = || -> Result<Vec<(&str, Vec<f64>)>, String> {
-        if data.is_derived() {
-            let upstream: Vec<&str> = data.upstream.iter().map(|c| c.name.as_str()).collect();
-            return Err(format!(
-                "metric {} is computed from other metrics ({}); statistic {name} needs values of \
-                 its own (use population_ratio, or give the metric a select_expression)",
-                ctx.metric,
-                upstream.join(", ")
-            ));
-        }
-        Ok(prepared.grouped(0))
-    };
     match &statistic {
         Statistic::PopulationRatio(params) => {
             population_ratio::run(params, &prepared, seed, &mut collector)
         }
-        Statistic::LinearModel(params) => match own() {
-            Err(reason) => collector.error(&reason),
-            Ok(_) => linear_model::run(params, &prepared, &mut collector),
-        },
-        _ => match own() {
-            Err(reason) => collector.error(&reason),
-            Ok(branches) => run_univariate(&statistic, &branches, seed, &mut collector),
-        },
+        Statistic::LinearModel(params) => linear_model::run(params, &prepared, &mut collector),
+        _ => run_univariate(&statistic, &prepared.grouped(0), seed, &mut collector),
     }
     collector.finish()
 }
