@@ -11,9 +11,9 @@
 //! The worker crate is optimised (opt-level 3) in the ordinary build, so these run from the
 //! same binary as everything else, without a separate release build of DuckDB.
 
-use super::statistics::{branch_order, job_data, summaries};
+use super::statistics::{branch_order, covariate_column, metric_data, metrics};
 use crate::cli::{BenchArgs, BenchCalibrationArgs, BenchCommand, BenchStatisticsArgs};
-use anyhow::Context;
+use anyhow::{bail, Context};
 use jetstream_coordinator::config::{load_config, parse_config};
 use jetstream_proto::{AnalysisBasis, AnalysisPeriod};
 use jetstream_worker::client_file::{read_client_file, ClientTable};
@@ -38,7 +38,12 @@ fn statistics(args: &BenchStatisticsArgs) -> anyhow::Result<ExitCode> {
         Some(path) => load_config(path)?,
         None => parse_config(Path::new("bench_summaries.toml"), DEFAULT_SUMMARIES)?,
     };
-    let jobs = summaries(&config);
+    if let Some(n) = args.clients.iter().find(|&&n| n < 2) {
+        if args.input.is_empty() {
+            bail!("--clients: every size must be at least 2 (the table has two branches), got {n}");
+        }
+    }
+    let metrics = metrics(&config);
     let inputs: Vec<(String, ClientTable)> = if args.input.is_empty() {
         args.clients
             .iter()
@@ -82,33 +87,37 @@ fn statistics(args: &BenchStatisticsArgs) -> anyhow::Result<ExitCode> {
         println!("| summary | median s | rows | errors |");
         println!("|---|---|---|---|");
         let mut total = Duration::ZERO;
-        for job in &jobs {
-            // As the peer times `Summary.run` on a prepared data frame, the subset (reading the
-            // metric's rows out of the table) is not timed; pre-treatments and the statistic are.
-            let data = job_data(table, job).map_err(anyhow::Error::msg)?;
+        for metric in &metrics {
+            // As the peer times `Summary.run` on a prepared data frame, selecting the metric's
+            // rows is not timed; pre-treatments and the statistic are.
+            let mut data = metric_data(table, metric.definition)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             let ctx = StatContext {
-                metric: &job.definition.name,
+                metric: &metric.definition.name,
                 ..base
             };
-            let mut times = Vec::new();
-            let mut out = None;
-            for _ in 0..args.repeat.max(1) {
-                let start = Instant::now();
-                let result = stats::run_summary(&job.summary, &data, &ctx);
-                times.push(start.elapsed());
-                out = Some(result);
+            for summary in &metric.summaries {
+                data.covariate = covariate_column(table, summary, &data);
+                let mut times = Vec::new();
+                let mut out = None;
+                for _ in 0..args.repeat.max(1) {
+                    let start = Instant::now();
+                    let result = stats::run_summary(summary, &data, &ctx);
+                    times.push(start.elapsed());
+                    out = Some(result);
+                }
+                let median = median(&mut times);
+                total += median;
+                let out = out.unwrap_or_default();
+                println!(
+                    "| {}/{} | {:.4} | {} | {} |",
+                    metric.definition.name,
+                    summary.statistic.name,
+                    median.as_secs_f64(),
+                    out.rows.len(),
+                    out.errors.len()
+                );
             }
-            let median = median(&mut times);
-            total += median;
-            let out = out.unwrap_or_default();
-            println!(
-                "| {}/{} | {:.4} | {} | {} |",
-                job.definition.name,
-                job.summary.statistic.name,
-                median.as_secs_f64(),
-                out.rows.len(),
-                out.errors.len()
-            );
         }
         let mut times = Vec::new();
         for _ in 0..args.repeat.max(1) {
@@ -129,6 +138,27 @@ fn statistics(args: &BenchStatisticsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn calibration(args: &BenchCalibrationArgs) -> anyhow::Result<ExitCode> {
+    if args.simulations == 0 {
+        bail!("--simulations must be at least 1");
+    }
+    if args.clients_per_branch < 2 {
+        bail!(
+            "--clients-per-branch must be at least 2, got {}",
+            args.clients_per_branch
+        );
+    }
+    if args.num_samples == 0 {
+        bail!("--num-samples must be at least 1");
+    }
+    if !(args.sigma > 0.0 && args.sigma.is_finite()) {
+        bail!("--sigma must be a positive number, got {}", args.sigma);
+    }
+    if !(0.0..=0.5).contains(&args.drop_highest) {
+        bail!(
+            "--drop-highest must be between 0 and 0.5 (bootstrap_mean's range), got {}",
+            args.drop_highest
+        );
+    }
     let start = Instant::now();
     let coverage = aa_coverage(
         args.simulations,

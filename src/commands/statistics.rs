@@ -41,10 +41,28 @@ pub fn execute(args: &StatisticsArgs) -> anyhow::Result<ExitCode> {
         branches: &branches,
     };
     rows.extend(stats::counts(&table.branches, &base));
-    for job in summaries(&config) {
-        let out = compute(&table, &job, &base);
-        rows.extend(out.rows);
-        errors.extend(out.errors);
+    for metric in metrics(&config) {
+        let ctx = StatContext {
+            metric: &metric.definition.name,
+            ..base
+        };
+        // The metric's rows are selected once and shared by its statistics.
+        let mut data = match metric_data(&table, metric.definition) {
+            Ok(data) => data,
+            Err(reason) => {
+                for summary in &metric.summaries {
+                    let name = &summary.statistic.name;
+                    errors.push(stats::statistic_error(&ctx, name, &reason));
+                }
+                continue;
+            }
+        };
+        for summary in &metric.summaries {
+            data.covariate = covariate_column(&table, summary, &data);
+            let out = stats::run_summary(summary, &data, &ctx);
+            rows.extend(out.rows);
+            errors.extend(out.errors);
+        }
     }
     let json = serde_json::to_vec_pretty(&rows)?;
     std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
@@ -80,64 +98,47 @@ pub fn branch_order(table: &ClientTable, reference: &str) -> anyhow::Result<Vec<
     Ok(branches)
 }
 
-/// One configured summary and the metric definition it reads.
-pub struct Job<'c> {
+/// A metric of the config and its configured summaries.
+pub struct MetricSummaries<'c> {
     pub definition: &'c MetricDefinition,
-    pub summary: SummarySpec,
+    pub summaries: Vec<SummarySpec>,
 }
 
-/// Every `[metrics.<m>.statistics.<s>]` of the config, in config order.
-pub fn summaries(config: &CustomConfig) -> Vec<Job<'_>> {
-    let mut jobs = Vec::new();
-    for definition in config.metrics.definitions.values() {
-        for statistic in definition.statistics.iter().flatten() {
-            jobs.push(Job {
-                definition,
-                summary: SummarySpec {
+/// Every metric with `[metrics.<m>.statistics.<s>]` tables, with its summaries in config order.
+pub fn metrics(config: &CustomConfig) -> Vec<MetricSummaries<'_>> {
+    config
+        .metrics
+        .definitions
+        .values()
+        .filter_map(|definition| {
+            let summaries: Vec<SummarySpec> = definition
+                .statistics
+                .iter()
+                .flatten()
+                .map(|statistic| SummarySpec {
                     metric: definition.name.clone(),
                     statistic: StatisticSpec {
                         name: statistic.name.clone(),
                         params: statistic.params.clone(),
                     },
                     pre_treatments: statistic.pre_treatments.clone(),
-                },
-            });
-        }
-    }
-    jobs
-}
-
-/// One summary over the file: the metric's data as Jetstream's subset query selects it, then
-/// the statistic. A metric the file cannot provide becomes the summary's error record.
-pub fn compute(table: &ClientTable, job: &Job, base: &StatContext) -> stats::StatOutput {
-    let ctx = StatContext {
-        metric: &job.definition.name,
-        ..*base
-    };
-    match job_data(table, job) {
-        Ok(data) => stats::run_summary(&job.summary, &data, &ctx),
-        Err(reason) => stats::StatOutput {
-            rows: Vec::new(),
-            errors: vec![stats::statistic_error(
-                &ctx,
-                &job.summary.statistic.name,
-                &reason,
-            )],
-        },
-    }
-}
-
-/// The data a summary reads: its metric's (or upstream metrics') rows, with the covariate its
-/// statistic adjusts for when the file has it.
-pub fn job_data(table: &ClientTable, job: &Job) -> Result<MetricData, String> {
-    let data = metric_data(table, job.definition)?;
-    Ok(with_covariate(table, &job.summary, &data).into_owned())
+                })
+                .collect();
+            (!summaries.is_empty()).then_some(MetricSummaries {
+                definition,
+                summaries,
+            })
+        })
+        .collect()
 }
 
 /// The metric's data: its non-NULL values by branch, or for a metric computed from others
 /// (`depends_on`) the rows where every upstream column is non-NULL, as Jetstream's subset query
 /// selects them.
-fn metric_data(table: &ClientTable, definition: &MetricDefinition) -> Result<MetricData, String> {
+pub fn metric_data(
+    table: &ClientTable,
+    definition: &MetricDefinition,
+) -> Result<MetricData, String> {
     let missing = |column: &str| {
         format!(
             "the input file has no column `{column}` (columns: {})",
@@ -192,29 +193,21 @@ fn metric_data(table: &ClientTable, definition: &MetricDefinition) -> Result<Met
     })
 }
 
-/// The metric's data with the covariate its statistic adjusts for (`<metric>_pre`, a column of
-/// the file, NULL where the client has no pre-enrollment value), when the file has one;
-/// otherwise the data as it is (the statistic then records its fallback to unadjusted
-/// inferences).
-fn with_covariate<'d>(
+/// The covariate a summary's statistic adjusts for (`<metric>_pre`, a column of the file, NULL
+/// where the client has no pre-enrollment value), aligned with `data`, when the file has it;
+/// otherwise None (the statistic then records its fallback to unadjusted inferences).
+pub fn covariate_column(
     table: &ClientTable,
     summary: &SummarySpec,
-    data: &'d MetricData,
-) -> std::borrow::Cow<'d, MetricData> {
-    use std::borrow::Cow;
-    let Some(adjustment) = stats::covariate_request(summary, AnalysisPeriod::Overall) else {
-        return Cow::Borrowed(data);
-    };
-    let column = adjustment.column(&summary.metric);
-    let (Some(all), Some(own)) = (
-        table.columns.get(&column),
-        table.columns.get(&summary.metric),
-    ) else {
-        return Cow::Borrowed(data);
-    };
+    data: &MetricData,
+) -> Option<DataColumn> {
+    let adjustment = stats::covariate_request(summary, AnalysisPeriod::Overall)?;
     if data.is_derived() {
-        return Cow::Borrowed(data);
+        return None;
     }
+    let column = adjustment.column(&summary.metric);
+    let all = table.columns.get(&column)?;
+    let own = table.columns.get(&summary.metric)?;
     // The rows of `data` are the file's rows where the metric is non-NULL, in order.
     let values = all
         .iter()
@@ -222,12 +215,9 @@ fn with_covariate<'d>(
         .filter(|(_, m)| m.is_some())
         .map(|(c, _)| c.unwrap_or(f64::NAN))
         .collect();
-    Cow::Owned(MetricData {
-        covariate: Some(DataColumn {
-            name: column.clone(),
-            values,
-            integer: table.integer_columns.contains(&column),
-        }),
-        ..data.clone()
+    Some(DataColumn {
+        integer: table.integer_columns.contains(&column),
+        name: column,
+        values,
     })
 }
