@@ -6,7 +6,8 @@ use chrono::Utc;
 use jetstream_proto::spec::{AnalysisSpec, MetricSpec, SummarySpec};
 use jetstream_proto::task::{TaskOutcome, TaskResult, WireTask};
 use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
-use jetstream_proto::{AnalysisBasis, AnalysisError, TaskKind};
+use jetstream_proto::{AnalysisBasis, AnalysisError, AnalysisPeriod, TaskKind};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Runs tasks against a warehouse. Stateless apart from its handles; safe to share.
@@ -190,6 +191,10 @@ impl TaskExecutor {
         };
         let mut rows = Vec::new();
         let mut errors = Vec::new();
+        // Each metric's rows, and each (covariate column, period) join, once per task however
+        // many statistics read them.
+        let mut subsets: HashMap<&str, Result<MetricData, String>> = HashMap::new();
+        let mut adjusted: HashMap<(String, AnalysisPeriod), Option<MetricData>> = HashMap::new();
         for summary in summaries {
             let ctx = StatContext {
                 metric: &summary.metric,
@@ -200,43 +205,47 @@ impl TaskExecutor {
                 .get(&summary.metric)
                 .map(|m| m.depends_on.as_slice())
                 .unwrap_or_default();
-            let data = match subset_data(&frame, &branches, &summary.metric, depends_on) {
-                Ok(data) => data,
+            let data = subsets
+                .entry(summary.metric.as_str())
+                .or_insert_with(|| subset_data(&frame, &branches, &summary.metric, depends_on));
+            let data = match data {
+                Ok(data) => &*data,
                 Err(message) => {
                     errors.push(*task_error(
                         task,
                         Some(&summary.metric),
-                        message,
+                        message.clone(),
                         "statistics",
                     ));
                     continue;
                 }
             };
-            let data = match stats::covariate_request(summary, period) {
-                Some(adjustment) if depends_on.is_empty() => {
-                    let covariate = self.covariate_data(
-                        task,
-                        &metrics_ref,
-                        &summary.metric,
-                        &adjustment,
-                        basis,
-                        &segment,
-                    );
-                    match covariate {
-                        Ok(Some(data)) => data,
-                        Ok(None) => data,
-                        Err(message) => {
+            let adjustment =
+                stats::covariate_request(summary, period).filter(|_| !data.is_derived());
+            let with_covariate = adjustment.and_then(|adjustment| {
+                let key = (adjustment.column(&summary.metric), adjustment.period);
+                if !adjusted.contains_key(&key) {
+                    let joined = self
+                        .covariate_data(
+                            task,
+                            &metrics_ref,
+                            &summary.metric,
+                            &adjustment,
+                            basis,
+                            &segment,
+                        )
+                        .unwrap_or_else(|message| {
                             let mut warning =
                                 *task_error(task, Some(&summary.metric), message, "statistics");
                             warning.log_level = "WARNING".to_string();
                             errors.push(warning);
-                            data
-                        }
-                    }
+                            None
+                        });
+                    adjusted.insert(key.clone(), joined);
                 }
-                _ => data,
-            };
-            let out = stats::run_summary(summary, &data, &ctx);
+                adjusted[&key].as_ref()
+            });
+            let out = stats::run_summary(summary, with_covariate.unwrap_or(data), &ctx);
             rows.extend(out.rows);
             errors.extend(out.errors);
         }
