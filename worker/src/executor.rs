@@ -205,9 +205,9 @@ impl TaskExecutor {
                 .get(&summary.metric)
                 .map(|m| m.depends_on.as_slice())
                 .unwrap_or_default();
-            let data = subsets
-                .entry(summary.metric.as_str())
-                .or_insert_with(|| subset_data(&frame, &branches, &summary.metric, depends_on));
+            let data = subsets.entry(summary.metric.as_str()).or_insert_with(|| {
+                subset_data(&frame, &branches, &summary.metric, depends_on, None)
+            });
             let data = match data {
                 Ok(data) => &*data,
                 Err(message) => {
@@ -319,33 +319,8 @@ impl TaskExecutor {
             Some(Column::Text(v)) => v.clone(),
             _ => vec![None; frame.num_rows()],
         };
-        let mut data = subset_data(&frame, &branches, metric, &[])?;
-        let (values, integer) = match frame.column(&column) {
-            Some(c @ (Column::Float(_) | Column::Integer(_))) => (
-                c.numbers().unwrap_or_default(),
-                matches!(c, Column::Integer(_)),
-            ),
-            _ => {
-                return Err(fallback(format!(
-                    "has no numeric column `{covariate_metric}`"
-                )))
-            }
-        };
-        let own = frame
-            .column(metric)
-            .and_then(Column::numbers)
-            .unwrap_or_default();
-        data.covariate = Some(DataColumn {
-            name: column.clone(),
-            values: values
-                .iter()
-                .zip(own)
-                .zip(&branches)
-                .filter(|((_, m), b)| m.is_some() && b.is_some())
-                .map(|((c, _), _)| c.unwrap_or(f64::NAN))
-                .collect(),
-            integer,
-        });
+        let data = subset_data(&frame, &branches, metric, &[], Some(&column))
+            .map_err(|e| fallback(format!("cannot be used ({e})")))?;
         Ok(Some(data))
     }
 }
@@ -400,12 +375,14 @@ pub fn metrics_to_compute<'a>(
 
 /// A summary's data from the subset frame, with rows where a selected metric is NULL (and rows
 /// without a branch) removed, as Jetstream's `WHERE <metric> IS NOT NULL` subset does: the
-/// metric's own column, or for a metric computed from others, its upstream columns.
+/// metric's own column, or for a metric computed from others, its upstream columns; plus the
+/// `covariate` column, whose NULLs stay (as NaN), as a LEFT JOIN leaves them.
 fn subset_data(
     frame: &Frame,
     branches: &[Option<String>],
     metric: &str,
     depends_on: &[String],
+    covariate: Option<&str>,
 ) -> Result<MetricData, String> {
     let numeric = |name: &str| -> Result<(&[Option<f64>], bool), String> {
         match frame.column(name) {
@@ -440,14 +417,25 @@ fn subset_data(
             .map(|&i| values[i].unwrap_or(f64::NAN))
             .collect()
     };
+    let covariate = covariate
+        .map(|name| {
+            numeric(name).map(|(values, integer)| DataColumn {
+                name: name.to_string(),
+                values: values_of(values),
+                integer,
+            })
+        })
+        .transpose()?;
     if depends_on.is_empty() {
         let (values, integer) = columns[0];
         return Ok(MetricData {
             integer,
+            covariate,
             ..MetricData::new(&branch_labels, values_of(values))
         });
     }
     Ok(MetricData {
+        covariate,
         upstream: names
             .iter()
             .zip(&columns)
