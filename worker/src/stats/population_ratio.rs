@@ -104,15 +104,23 @@ pub(super) fn run(params: &RatioParams, data: &Prepared, seed: u64, collector: &
 /// One branch's capped rows, ready to resample.
 #[derive(Debug)]
 pub(crate) enum Branch {
-    Exact { num: Vec<f64>, den: Vec<f64> },
-    Binned(Vec<Bin>),
+    Exact {
+        num: Vec<f64>,
+        den: Vec<f64>,
+    },
+    /// The bins, and the Poisson tables of their sizes (bins differ in size by at most one row).
+    Binned {
+        bins: Vec<Bin>,
+        tables: Vec<PoissonTable>,
+    },
 }
 
 /// A bin of the large-sample path: its size, column means and the Cholesky factor of the
 /// columns' (population) covariance, `[[a, 0], [b, c]]`.
 #[derive(Debug, Clone)]
 pub(crate) struct Bin {
-    rows: usize,
+    /// Index of the Poisson table of the bin's size.
+    table: usize,
     mean_num: f64,
     mean_den: f64,
     a: f64,
@@ -146,28 +154,20 @@ impl Branch {
         if num.len() <= EXACT_ROWS {
             Ok(Branch::Exact { num, den })
         } else {
-            Ok(Branch::Binned(bins(&num, &den)))
+            let (bins, tables) = bins(&num, &den);
+            Ok(Branch::Binned { bins, tables })
         }
     }
 
     /// `num_samples` bootstrap ratios (`random::chunked_draws`).
     pub(crate) fn samples(&self, num_samples: usize, seed: u64, label: &str) -> Vec<f64> {
-        let poisson: Vec<PoissonTable> = match self {
-            Branch::Exact { .. } => Vec::new(),
-            Branch::Binned(bins) => {
-                let mut sizes: Vec<usize> = bins.iter().map(|b| b.rows).collect();
-                sizes.sort_unstable();
-                sizes.dedup();
-                sizes.into_iter().map(PoissonTable::new).collect()
-            }
-        };
         chunked_draws(
             num_samples,
             seed,
             &["population_ratio", label],
             |rng, _| match self {
                 Branch::Exact { num, den } => exact_ratio(num, den, rng),
-                Branch::Binned(bins) => binned_ratio(bins, &poisson, rng),
+                Branch::Binned { bins, tables } => binned_ratio(bins, tables, rng),
             },
         )
     }
@@ -205,11 +205,7 @@ fn exact_ratio(num: &[f64], den: &[f64], rng: &mut Xoshiro256PlusPlus) -> f64 {
 fn binned_ratio(bins: &[Bin], poisson: &[PoissonTable], rng: &mut Xoshiro256PlusPlus) -> f64 {
     let (mut sum_num, mut sum_den) = (0.0, 0.0);
     for bin in bins {
-        let table = poisson
-            .iter()
-            .find(|t| t.rows == bin.rows)
-            .unwrap_or(&poisson[0]);
-        let count = table.sample(rng);
+        let count = poisson[bin.table].sample(rng);
         if count == 0 {
             continue;
         }
@@ -223,8 +219,9 @@ fn binned_ratio(bins: &[Bin], poisson: &[PoissonTable], rng: &mut Xoshiro256Plus
     sum_num / sum_den
 }
 
-/// Sorts rows by their influence on the ratio and summarises [`BINS`] equal-size bins.
-fn bins(num: &[f64], den: &[f64]) -> Vec<Bin> {
+/// Sorts rows by their influence on the ratio and summarises [`BINS`] equal-size bins, with a
+/// Poisson table per distinct bin size.
+fn bins(num: &[f64], den: &[f64]) -> (Vec<Bin>, Vec<PoissonTable>) {
     let n = num.len();
     let ratio = num.iter().sum::<f64>() / den.iter().sum::<f64>();
     let influence = |i: usize| {
@@ -238,10 +235,18 @@ fn bins(num: &[f64], den: &[f64]) -> Vec<Bin> {
     };
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_unstable_by(|&i, &j| influence(i).total_cmp(&influence(j)));
-    let bins = BINS.min(n);
-    (0..bins)
+    let count = BINS.min(n);
+    let mut tables: Vec<PoissonTable> = Vec::new();
+    let bins = (0..count)
         .map(|g| {
-            let rows = &order[g * n / bins..(g + 1) * n / bins];
+            let rows = &order[g * n / count..(g + 1) * n / count];
+            let table = match tables.iter().position(|t| t.rows == rows.len()) {
+                Some(t) => t,
+                None => {
+                    tables.push(PoissonTable::new(rows.len()));
+                    tables.len() - 1
+                }
+            };
             let m = rows.len() as f64;
             let mean_num = rows.iter().map(|&i| num[i]).sum::<f64>() / m;
             let mean_den = rows.iter().map(|&i| den[i]).sum::<f64>() / m;
@@ -257,7 +262,7 @@ fn bins(num: &[f64], den: &[f64]) -> Vec<Bin> {
             let b = if a > 0.0 { vnd / a } else { 0.0 };
             let c = (vdd - b * b).max(0.0).sqrt();
             Bin {
-                rows: rows.len(),
+                table,
                 mean_num,
                 mean_den,
                 a,
@@ -265,12 +270,14 @@ fn bins(num: &[f64], den: &[f64]) -> Vec<Bin> {
                 c,
             }
         })
-        .collect()
+        .collect();
+    (bins, tables)
 }
 
 /// Inverse-CDF table of Poisson(λ = rows) over λ ± 12√λ (+ 12), beyond which the probability
 /// is below 1e-30.
-struct PoissonTable {
+#[derive(Debug)]
+pub(crate) struct PoissonTable {
     rows: usize,
     start: u64,
     /// Cumulative probabilities scaled to 2⁶⁴ − 1, for one comparison per step on raw bits.
@@ -363,7 +370,7 @@ mod tests {
         // same data; 4,000 resamples each.
         let (num, den) = skewed_rows(20_000, 11);
         let binned = Branch::prepare(&num, &den, 0.995).unwrap();
-        let Branch::Binned(_) = &binned else {
+        let Branch::Binned { .. } = &binned else {
             panic!("large data takes the binned path")
         };
         let mut capped_num = num.clone();
