@@ -88,21 +88,17 @@ pub(crate) fn prepare(values: &[f64], threshold_quantile: f64) -> Result<Tally, 
     } else {
         finite.iter().sum::<f64>() / finite.len() as f64
     };
-    let (mut singles_count, mut repeated_count) = (0, 0);
-    let mut i = 0;
-    while i < sorted.len() {
-        let mut j = i + 1;
-        while j < sorted.len() && sorted[j] == sorted[i] {
-            j += 1;
-        }
-        if j - i == 1 {
-            singles_count += 1;
-        } else {
-            repeated_count += 1;
-        }
-        i = j;
-    }
-    let exact_cost = singles_count * COST_SINGLE + repeated_count * COST_REPEATED;
+    let runs = runs(&sorted);
+    let exact_cost: usize = runs
+        .iter()
+        .map(|&(_, count)| {
+            if count == 1 {
+                COST_SINGLE
+            } else {
+                COST_REPEATED
+            }
+        })
+        .sum();
     if exact_cost > BINS * COST_BIN
         && sorted.len() > 4 * BINS
         && sorted.iter().all(|v| v.is_finite())
@@ -116,22 +112,13 @@ pub(crate) fn prepare(values: &[f64], threshold_quantile: f64) -> Result<Tally, 
     }
     let mut singles = Vec::new();
     let mut repeated = Vec::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let v = sorted[i];
-        let mut j = i + 1;
-        // NaN never equals itself, so NaNs (only after a NaN threshold) stay separate values.
-        while j < sorted.len() && sorted[j] == v {
-            j += 1;
-        }
-        let count = j - i;
+    for (v, count) in runs {
         if count == 1 {
             singles.push(v - center);
         } else {
             let gamma = Gamma::new(count as f64, 1.0).map_err(|e| e.to_string())?;
             repeated.push((v - center, gamma));
         }
-        i = j;
     }
     Ok(Tally {
         center,
@@ -139,6 +126,19 @@ pub(crate) fn prepare(values: &[f64], threshold_quantile: f64) -> Result<Tally, 
         repeated,
         bins: Vec::new(),
     })
+}
+
+/// Runs of equal values in sorted data, as (value, count). NaN never equals itself, so NaNs (only
+/// after a NaN threshold) stay separate values.
+fn runs(sorted: &[f64]) -> Vec<(f64, usize)> {
+    let mut runs: Vec<(f64, usize)> = Vec::new();
+    for &v in sorted {
+        match runs.last_mut() {
+            Some((last, count)) if *last == v => *count += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
+    runs
 }
 
 /// [`BINS`] bins of consecutive sorted values, of about equal counts (see the module docs).
