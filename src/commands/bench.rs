@@ -48,10 +48,8 @@ fn statistics(args: &BenchStatisticsArgs) -> anyhow::Result<ExitCode> {
         args.clients
             .iter()
             .map(|&n| {
-                (
-                    format!("{n} synthetic clients"),
-                    synthetic_table(n, args.seed),
-                )
+                let table = peer_like_clients(n, &["control", "treatment"], args.seed);
+                (format!("{n} synthetic clients"), table)
             })
             .collect()
     } else {
@@ -199,23 +197,6 @@ fn calibration(args: &BenchCalibrationArgs) -> anyhow::Result<ExitCode> {
         println!("coverage outside 93–97 %");
         ExitCode::FAILURE
     })
-}
-
-/// The synthetic table of `bench statistics` (the peer's distributions, see
-/// `stats::calibration::peer_like_clients`).
-fn synthetic_table(clients: usize, seed: u64) -> ClientTable {
-    let data = peer_like_clients(clients, &["control", "treatment"], seed);
-    let mut table = ClientTable {
-        branches: data.branches,
-        ..ClientTable::default()
-    };
-    table.columns.insert("retained".into(), data.retained);
-    table.columns.insert("uri_count".into(), data.uri_count);
-    table
-        .columns
-        .insert("active_hours".into(), data.active_hours);
-    table.integer_columns.insert("uri_count".into());
-    table
 }
 
 fn median(times: &mut [Duration]) -> Duration {

@@ -1,6 +1,6 @@
 //! Synthetic per-client data for benchmarks, and A/A calibration of the interval statistics.
 //!
-//! [`peer_like_clients`] draws a table with the peer harness's distributions
+//! [`peer_like_clients`] draws a client table with the peer harness's distributions
 //! (`../shared/peer/gen_data.py`: Bernoulli `retained`, negative-binomial `uri_count`, lognormal
 //! `active_hours` with ~5 % NULLs, +2/+3/+2 % effects outside the first branch), from our own
 //! generator: the same shapes, not the same numbers.
@@ -10,6 +10,7 @@
 //! `mean_lm` differences cover zero; a calibrated method covers ~95 % of the time.
 
 use super::{run_summary, MetricData, StatContext};
+use crate::client_file::ClientTable;
 use jetstream_proto::spec::{StatisticSpec, SummarySpec};
 use jetstream_proto::{AnalysisBasis, AnalysisPeriod, Comparison};
 use rand::{Rng, SeedableRng};
@@ -17,39 +18,32 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, LogNormal, Poisson};
 use rayon::prelude::*;
 
-/// Per-client columns of the synthetic table, NULL as `None`.
-#[derive(Debug, Clone, Default)]
-pub struct SyntheticClients {
-    pub branches: Vec<String>,
-    pub retained: Vec<Option<f64>>,
-    pub uri_count: Vec<Option<f64>>,
-    pub active_hours: Vec<Option<f64>>,
-}
-
 /// `clients` clients split uniformly over `branches` (the first is the reference, without
-/// effect), drawn from `seed`.
-pub fn peer_like_clients(clients: usize, branches: &[&str], seed: u64) -> SyntheticClients {
+/// effect), drawn from `seed`, as a client table with the columns `retained`, `uri_count`
+/// (integer) and `active_hours` (NULL for ~5 % of clients).
+pub fn peer_like_clients(clients: usize, branches: &[&str], seed: u64) -> ClientTable {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let hours = LogNormal::new(0.5, 1.25).expect("valid lognormal");
-    let mut out = SyntheticClients::default();
+    let mut table = ClientTable::default();
+    let (mut retained, mut uri_count, mut active_hours) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..clients {
         let b = rng.gen_range(0..branches.len().max(1));
         let treated = b > 0;
-        out.branches
+        table
+            .branches
             .push(branches.get(b).unwrap_or(&"control").to_string());
         let p = if treated { 0.612 } else { 0.60 };
-        out.retained
-            .push(Some(f64::from(u8::from(rng.gen_bool(p)))));
-        out.uri_count.push(Some(negative_binomial(
-            &mut rng,
-            0.35,
-            if treated { 123.6 } else { 120.0 },
-        )));
+        retained.push(Some(f64::from(u8::from(rng.gen_bool(p)))));
+        let mean = if treated { 123.6 } else { 120.0 };
+        uri_count.push(Some(negative_binomial(&mut rng, 0.35, mean)));
         let value = hours.sample(&mut rng) * if treated { 1.02 } else { 1.0 };
-        out.active_hours
-            .push((!rng.gen_bool(0.05)).then_some(value));
+        active_hours.push((!rng.gen_bool(0.05)).then_some(value));
     }
-    out
+    table.columns.insert("retained".into(), retained);
+    table.columns.insert("uri_count".into(), uri_count);
+    table.columns.insert("active_hours".into(), active_hours);
+    table.integer_columns.insert("uri_count".into());
+    table
 }
 
 /// A negative-binomial count with dispersion `shape` and mean `mean`, as a Gamma–Poisson mixture.
