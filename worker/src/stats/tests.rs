@@ -1,7 +1,7 @@
 //! Tests of the public statistics API.
 
 use super::*;
-use jetstream_proto::spec::PreTreatmentSpec;
+use jetstream_proto::spec::{PreTreatmentSpec, StatisticSpec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Bernoulli, Distribution, LogNormal};

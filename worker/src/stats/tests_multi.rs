@@ -5,6 +5,7 @@
 use super::calibration::aa_coverage;
 use super::tests::find as row;
 use super::*;
+use jetstream_proto::spec::StatisticSpec;
 use serde_json::json;
 
 fn labels(labels: &[&str]) -> Vec<String> {
