@@ -1191,7 +1191,12 @@ impl<'a> Resolver<'a> {
         statistics
             .iter()
             .map(|s| {
-                validate_statistic(s, &join_key(&join_key(key, "statistics"), &s.name))?;
+                let upstream: Vec<&str> = def.depends_on.iter().map(|d| d.value.as_str()).collect();
+                validate_statistic(
+                    s,
+                    &join_key(&join_key(key, "statistics"), &s.name),
+                    &upstream,
+                )?;
                 Ok(SummarySpec {
                     metric: metric.to_string(),
                     statistic: StatisticSpec {
@@ -1205,14 +1210,24 @@ impl<'a> Resolver<'a> {
     }
 }
 
-/// Checks a statistic's name, parameters and pre-treatments against the catalog.
-/// The parameter values the worker would refuse: population_ratio's required column names and
-/// the linear models' `covariate_adjustment` (upstream only notices them while computing).
-fn check_statistic_values(s: &StatisticDefinition, key: &str) -> Result<()> {
+/// The parameter values the worker would refuse: population_ratio's column names, which must
+/// name the metric's `depends_on` metrics (the only columns its data has), and the linear
+/// models' `covariate_adjustment` (upstream only notices them while computing).
+fn check_statistic_values(s: &StatisticDefinition, key: &str, upstream: &[&str]) -> Result<()> {
     if s.name == "population_ratio" {
         for required in ["numerator", "denominator"] {
             match s.params.get(required) {
-                Some(serde_json::Value::String(name)) if !name.is_empty() => {}
+                Some(serde_json::Value::String(name)) if upstream.contains(&name.as_str()) => {}
+                Some(serde_json::Value::String(name)) => {
+                    return Err(ConfigError::at(
+                        &s.loc,
+                        join_key(key, required),
+                        format!(
+                            "'{name}' is not among the metric's depends_on metrics ({})",
+                            upstream.join(", ")
+                        ),
+                    ))
+                }
                 Some(other) => {
                     return Err(ConfigError::at(
                         &s.loc,
@@ -1239,7 +1254,8 @@ fn check_statistic_values(s: &StatisticDefinition, key: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_statistic(s: &StatisticDefinition, key: &str) -> Result<()> {
+/// Checks a statistic's name, parameters and pre-treatments against the catalog.
+fn validate_statistic(s: &StatisticDefinition, key: &str, upstream: &[&str]) -> Result<()> {
     let Some(kind) = catalog::statistic(&s.name) else {
         let names: Vec<&str> = catalog::STATISTICS.iter().map(|k| k.name).collect();
         return Err(unknown_name(&s.loc, key, "statistic", &s.name, &names));
@@ -1252,7 +1268,7 @@ fn validate_statistic(s: &StatisticDefinition, key: &str) -> Result<()> {
         &format!("parameter of {}", s.name),
         "parameters",
     )?;
-    check_statistic_values(s, key)?;
+    check_statistic_values(s, key, upstream)?;
     let pre_key = join_key(key, "pre_treatments");
     for (i, pre) in s.pre_treatments.iter().enumerate() {
         let item_key = format!("{pre_key}[{i}]");
