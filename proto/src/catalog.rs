@@ -5,6 +5,7 @@
 //! on what exists. Upstream only notices these mistakes while computing statistics, where it
 //! logs them and writes no rows; we report them before any query runs.
 
+use crate::naming::is_plain_identifier;
 use crate::period::AnalysisPeriod;
 use serde_json::Value;
 
@@ -184,7 +185,9 @@ impl CovariateAdjustment {
         }
         let metric = match table.get("metric") {
             None => None,
-            Some(Value::String(m)) if !m.is_empty() => Some(m.clone()),
+            // The name reaches SQL (the covariate join), so it must be a plain identifier, as
+            // metric names are.
+            Some(Value::String(m)) if is_plain_identifier(m) => Some(m.clone()),
             Some(v) => {
                 return Err(format!(
                     "covariate_adjustment: 'metric' must be a metric name, got {v}"

@@ -739,5 +739,9 @@ mod tests {
             CovariateAdjustment::from_value(&serde_json::json!({"period": "weekly"})).unwrap_err();
         assert!(err.starts_with("Covariate adjustment must be done using a pre-treatment"));
         assert!(CovariateAdjustment::from_value(&serde_json::json!("weekly")).is_err());
+        // The covariate metric's name reaches SQL: only plain identifiers.
+        let injected =
+            serde_json::json!({"period": "preenrollment_week", "metric": "x; DROP TABLE y"});
+        assert!(CovariateAdjustment::from_value(&injected).is_err());
     }
 }
