@@ -7,10 +7,11 @@
 //! `kernel_density_estimate` (`distribution.rs`), `population_ratio` (`population_ratio.rs`),
 //! and `linear_model_mean` → `mean_lm`, `linear_model_mean_no_clip` → `mean_lm_noclip`,
 //! `per_client_dau_impact` (`linear_model.rs`, with CUPED covariates). Names Jetstream does not
-//! know give its "does not exist" error; parameters are checked against the shared catalog.
+//! know give its "does not exist" error; parameters are checked against the shared catalog
+//! (`statistic.rs`).
 //!
 //! # Data
-//! [`MetricData`] is what Jetstream's subset query returns: the metric's non-NULL values, or for
+//! [`MetricData`] (`data.rs`) is what Jetstream's subset query returns: the metric's non-NULL values, or for
 //! a metric computed from others (`depends_on`) its upstream columns, plus the pre-enrollment
 //! covariate when a linear model adjusts for one. Pre-treatments apply in config order to the
 //! metric's column, or to each upstream column of a derived metric. Upstream also applies them
@@ -29,9 +30,9 @@
 //! Upstream draws from unseeded numpy generators. Here every random stream is derived from the
 //! run seed and the identity of the computation ([`derive_seed`]), so a rerun reproduces its
 //! rows exactly whatever the number of threads. Each summary's seed keys ChaCha8 streams per
-//! branch (and, for the bootstrap, per chunk of 256 draws; each chunk's stream seeds a
-//! xoshiro256++ generator for the bulk of its exponential draws, about twice as fast). Numbers
-//! are statistically, not bit-for-bit, equivalent to upstream's.
+//! branch (and, for the bootstraps, per chunk of 256 draws; each chunk's stream seeds a
+//! xoshiro256++ generator for the bulk of its draws, about twice as fast). Numbers are
+//! statistically, not bit-for-bit, equivalent to upstream's.
 //!
 //! # Deliberate deviation: comparative bounds at any width
 //! mozanalysis summarises comparisons only at the fixed quantiles (0.005, 0.025, 0.5, 0.975,
