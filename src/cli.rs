@@ -34,6 +34,9 @@ pub enum Command {
     Statistics(StatisticsArgs),
     /// Benchmarks behind the statistics' targets: per-summary speed and A/A calibration.
     Bench(BenchArgs),
+    /// Translate BigQuery SQL (stdin) into the DuckDB SQL the embedded warehouse runs (stdout).
+    #[command(name = "translate-sql", visible_alias = "translate_sql")]
+    TranslateSql(TranslateSqlArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -171,8 +174,13 @@ pub struct ValidateConfigArgs {
 #[derive(Debug, Args, Clone)]
 pub struct Locations {
     /// The DuckDB warehouse file holding telemetry and receiving the output tables.
-    #[arg(long, visible_alias = "warehouse_path", value_name = "PATH")]
-    pub warehouse: PathBuf,
+    #[arg(
+        long,
+        visible_alias = "warehouse_path",
+        value_name = "PATH",
+        required_unless_present = "dry_run"
+    )]
+    pub warehouse: Option<PathBuf>,
     /// Schema of the output tables (BigQuery's dataset; Jetstream's `--dataset_id`).
     #[arg(
         long = "dataset-id",
@@ -184,8 +192,13 @@ pub struct Locations {
     #[arg(long, visible_alias = "experiments_file", value_name = "FILE")]
     pub experiments: PathBuf,
     /// Directory receiving the JSON exports (statistics/, metadata/, errors/); `none` disables.
-    #[arg(long, visible_alias = "results_dir", value_name = "DIR")]
-    pub results: String,
+    #[arg(
+        long,
+        visible_alias = "results_dir",
+        value_name = "DIR",
+        required_unless_present = "dry_run"
+    )]
+    pub results: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -233,8 +246,48 @@ pub struct RunArgs {
     /// In-process workers (default: the number of CPUs).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Write every generated query to DIR/<destination table> (BigQuery SQL, as upstream) and
+    /// DIR/duckdb/<destination table> (its DuckDB translation).
+    #[arg(
+        long = "sql-output-dir",
+        visible_alias = "sql_output_dir",
+        value_name = "DIR"
+    )]
+    pub sql_output_dir: Option<PathBuf>,
+    /// Generate the enrollments and metrics queries due (written to --sql-output-dir) and run
+    /// nothing; --warehouse and --results are then not needed.
+    #[arg(long = "dry-run", requires = "sql_output_dir")]
+    pub dry_run: bool,
+    /// One metrics query per data source (the default, as Jetstream since 2026): a failing
+    /// metric only loses its own column.
+    #[arg(long = "discrete-metrics", overrides_with = "no_discrete_metrics")]
+    pub discrete_metrics: bool,
+    /// One metrics query for all data sources per period and basis.
+    #[arg(long = "no-discrete-metrics", overrides_with = "discrete_metrics")]
+    pub no_discrete_metrics: bool,
+    /// Join data sources on Glean client ids instead of legacy telemetry ones.
+    #[arg(long = "use-glean-ids", visible_alias = "glean-only")]
+    pub use_glean_ids: bool,
     #[command(flatten)]
     pub locations: Locations,
+}
+
+impl RunArgs {
+    /// The query choices of the run.
+    pub fn query_options(&self) -> jetstream_proto::task::QueryOptions {
+        jetstream_proto::task::QueryOptions {
+            discrete_metrics: !self.no_discrete_metrics,
+            use_glean_ids: self.use_glean_ids,
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TranslateSqlArgs {
+    /// Read one JSON object per line (`{"sql": "..."}`) and write exactly one per line
+    /// (`{"duckdb": "..."}` or `{"error": "..."}`), so whole corpora can be checked.
+    #[arg(long)]
+    pub jsonl: bool,
 }
 
 #[derive(Debug, Args, Clone)]

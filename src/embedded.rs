@@ -9,6 +9,7 @@ use jetstream_proto::queue::{InProcessQueue, MessageQueue, RESULTS_QUEUE, TASKS_
 use jetstream_proto::spec::AnalysisSpec;
 use jetstream_proto::warehouse::Warehouse;
 use jetstream_worker::sql::Catalog;
+use jetstream_worker::sql_output::SqlOutput;
 use jetstream_worker::{run_worker, TaskExecutor};
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub fn run_embedded(
     work: Vec<(Arc<AnalysisSpec>, NaiveDate)>,
     options: RunOptions,
     workers: Option<usize>,
+    sql_output: Option<SqlOutput>,
 ) -> anyhow::Result<Vec<DateReport>> {
     let workers = workers
         .unwrap_or_else(|| {
@@ -41,11 +43,12 @@ pub fn run_embedded(
     runtime.block_on(async move {
         let queue = InProcessQueue::default();
         let shared: Arc<dyn MessageQueue> = Arc::new(queue.clone());
-        let executor = Arc::new(TaskExecutor::new(
-            Arc::clone(&warehouse),
-            Catalog::default(),
-            "embedded",
-        ));
+        let mut executor =
+            TaskExecutor::new(Arc::clone(&warehouse), Catalog::default(), "embedded");
+        if let Some(output) = sql_output {
+            executor = executor.with_sql_output(output);
+        }
+        let executor = Arc::new(executor);
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let (q, e) = (Arc::clone(&shared), Arc::clone(&executor));

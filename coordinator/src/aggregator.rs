@@ -46,7 +46,7 @@ impl Aggregator {
                 self.errors.extend(errors.iter().cloned());
             }
             TaskOutcome::Failed { error } => self.errors.push((**error).clone()),
-            TaskOutcome::Table { .. } => {}
+            TaskOutcome::Table { errors, .. } => self.errors.extend(errors.iter().cloned()),
         }
         true
     }

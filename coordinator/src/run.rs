@@ -14,7 +14,9 @@ use crate::validation::check_runnable;
 use chrono::{DateTime, NaiveDate, Utc};
 use jetstream_proto::queue::{MessageQueue, QueueError, RESULTS_QUEUE, TASKS_QUEUE};
 use jetstream_proto::spec::{AnalysisSpec, TimeLimits};
-use jetstream_proto::task::{Envelope, TaskOutcome, TaskResult, TaskTables, WireTask};
+use jetstream_proto::task::{
+    Envelope, QueryOptions, TaskOutcome, TaskResult, TaskTables, WireTask,
+};
 use jetstream_proto::warehouse::{Warehouse, WarehouseError};
 use jetstream_proto::{AnalysisError, AnalysisPeriod, TaskId, TaskKey, TaskKind};
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +32,8 @@ pub struct RunOptions {
     pub periods: Vec<AnalysisPeriod>,
     /// Seed every statistic derives its own seed from.
     pub seed: u64,
+    /// How queries are generated.
+    pub query: QueryOptions,
 }
 
 /// Failures that stop a run (as opposed to task failures, which are logged and exported).
@@ -116,6 +120,74 @@ impl Coordinator {
             }
         }
         Ok(outcome)
+    }
+
+    /// The enrollments and metrics tasks `run_date` would publish for `spec` on `date`, without
+    /// running anything (`run --dry-run` writes their SQL). An error says why nothing is due.
+    pub fn query_tasks(
+        &self,
+        spec: &Arc<AnalysisSpec>,
+        date: NaiveDate,
+    ) -> Result<Vec<WireTask>, String> {
+        check_runnable(&spec.experiment, date).map_err(|reason| reason.to_string())?;
+        let due =
+            plan::due_periods(spec, date, &self.options.periods).map_err(|e| e.to_string())?;
+        if due.is_empty() {
+            return Err(format!("no analysis period is due on {date}"));
+        }
+        let limits = enrollment_limits(&spec.experiment).map_err(|e| e.to_string())?;
+        let slug = &spec.experiment.slug;
+        let key = self.key(spec, date, TaskKind::Enrollments, None, None, None);
+        let mut tasks = vec![self.task(spec, key, limits, None)];
+        for d in &due {
+            for basis in &d.bases {
+                let table = plan::metrics_table(slug, *basis, d.period, d.time_limits.window_index);
+                let key = self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
+                tasks.push(self.task(spec, key, d.time_limits, Some(table)));
+            }
+        }
+        Ok(tasks)
+    }
+
+    /// The enrollments and metrics tasks of every configured period, each on the first date it
+    /// is due (between the start and 60 days after the end): every query the experiment's
+    /// analysis would ever generate, for checks that run nothing (`validate-config`).
+    pub fn every_query_task(&self, spec: &Arc<AnalysisSpec>) -> Vec<WireTask> {
+        let Some(start) = spec.experiment.start_date else {
+            return Vec::new();
+        };
+        let last = spec.experiment.end_date.unwrap_or(start) + chrono::Duration::days(60);
+        let mut seen: Vec<AnalysisPeriod> = Vec::new();
+        let mut tasks: Vec<WireTask> = Vec::new();
+        let mut date = start;
+        while date <= last && seen.len() < spec.periods.len() {
+            if let Ok(due) = plan::due_periods(spec, date, &self.options.periods) {
+                let fresh: Vec<&DuePeriod> =
+                    due.iter().filter(|d| !seen.contains(&d.period)).collect();
+                for d in fresh {
+                    seen.push(d.period);
+                    if tasks.is_empty() {
+                        if let Ok(limits) = enrollment_limits(&spec.experiment) {
+                            let key = self.key(spec, date, TaskKind::Enrollments, None, None, None);
+                            tasks.push(self.task(spec, key, limits, None));
+                        }
+                    }
+                    for basis in &d.bases {
+                        let table = plan::metrics_table(
+                            &spec.experiment.slug,
+                            *basis,
+                            d.period,
+                            d.time_limits.window_index,
+                        );
+                        let key =
+                            self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
+                        tasks.push(self.task(spec, key, d.time_limits, Some(table)));
+                    }
+                }
+            }
+            date += chrono::Duration::days(1);
+        }
+        tasks
     }
 
     async fn analyse(
@@ -286,6 +358,7 @@ impl Coordinator {
             time_limits,
             seed: self.options.seed,
             spec: Arc::clone(spec),
+            options: self.options.query,
         }
     }
 

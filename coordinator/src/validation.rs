@@ -110,18 +110,27 @@ pub enum InvalidName {
     },
 }
 
-/// An enrollments query the query generator cannot write yet.
+/// An enrollments query type the query generator does not know.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{slug}: the '{kind}' enrollments query type (app {app}) is not supported by the query generator yet; only 'normandy' (Firefox desktop) is, or a custom enrollment_query")]
+#[error("{slug}: unknown enrollments_query_type '{kind}' (app {app}); expected one of {known}", known = ENROLLMENTS_QUERY_TYPES.join(", "))]
 pub struct UnsupportedEnrollmentsQuery {
     pub slug: String,
     pub kind: String,
     pub app: String,
 }
 
+/// mozanalysis' `EnrollmentsQueryType` values, all of which the query generator writes.
+pub const ENROLLMENTS_QUERY_TYPES: &[&str] = &[
+    "normandy",
+    "glean-event",
+    "fenix-fallback",
+    "cirrus",
+    "background-update",
+];
+
 /// Checks that the enrollments query can be generated: the config's `enrollments_query_type`,
-/// else the platform's (upstream's platform config), must be `normandy` unless the config
-/// brings its own `enrollment_query`.
+/// else the platform's (upstream's platform config), else `normandy`, must be a type mozanalysis
+/// knows. A custom `enrollment_query` replaces the type's query (its exposures still follow it).
 pub fn check_enrollments_query(spec: &AnalysisSpec) -> Result<(), UnsupportedEnrollmentsQuery> {
     let experiment = &spec.experiment;
     let kind = experiment
@@ -132,7 +141,7 @@ pub fn check_enrollments_query(spec: &AnalysisSpec) -> Result<(), UnsupportedEnr
                 .map(|p| p.enrollments_query_type.to_string())
         })
         .unwrap_or_else(|| "normandy".to_string());
-    if kind == "normandy" || experiment.enrollment_query.is_some() {
+    if ENROLLMENTS_QUERY_TYPES.contains(&kind.as_str()) {
         return Ok(());
     }
     Err(UnsupportedEnrollmentsQuery {
@@ -213,12 +222,13 @@ mod tests {
         let mut glean = spec("my-exp", "m");
         glean.experiment.app_name = "fenix".into();
         assert!(check_enrollments_query(&spec("my-exp", "m")).is_ok());
-        assert_eq!(
-            check_enrollments_query(&glean).unwrap_err().kind,
-            "glean-event"
-        );
-        glean.experiment.enrollment_query = Some("SELECT 1".into());
         assert!(check_enrollments_query(&glean).is_ok());
+        glean.experiment.enrollments_query_type = Some("glean".into());
+        let error = check_enrollments_query(&glean).unwrap_err();
+        assert_eq!(error.kind, "glean");
+        assert!(error
+            .to_string()
+            .contains("expected one of normandy, glean-event"));
         assert!(matches!(
             check_names(&spec("x'; DROP TABLE t; --", "m")),
             Err(InvalidName::Slug(_))

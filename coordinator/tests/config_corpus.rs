@@ -50,7 +50,8 @@ fn every_shared_config_resolves_as_the_python_parser_does() {
     )
     .unwrap();
     let metric_hub = shared.join("corpus/metric-hub");
-    let collection = ConfigCollection::load(&[metric_hub.clone()]).expect("corpus loads");
+    let collection =
+        ConfigCollection::load(std::slice::from_ref(&metric_hub)).expect("corpus loads");
 
     let mut files: Vec<PathBuf> = std::fs::read_dir(metric_hub.join("jetstream"))
         .unwrap()

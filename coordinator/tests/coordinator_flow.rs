@@ -123,6 +123,7 @@ async fn duplicating_worker(queue: Arc<dyn MessageQueue>, kinds: Arc<Mutex<Vec<T
             _ => TaskOutcome::Table {
                 table: task.tables.metrics.clone().unwrap_or_default(),
                 rows: 10,
+                errors: vec![],
             },
         };
         let result = TaskResult {
@@ -159,6 +160,7 @@ async fn stages_run_in_order_and_duplicate_results_are_dropped() {
             run_id: "t".into(),
             periods: AnalysisPeriod::ALL.to_vec(),
             seed: 0,
+            query: Default::default(),
         },
     );
     let spec = Arc::new(spec());

@@ -17,11 +17,62 @@ pub fn normalize_name(name: &str) -> String {
         .collect()
 }
 
+/// `<slug>_<basis>_<data source>_<period>_<n>`: the discrete mode's per-data-source metrics
+/// table of one window (upstream's name).
+pub fn data_source_metrics_table(
+    slug: &str,
+    basis: &str,
+    data_source: &str,
+    period: &str,
+    window_index: u32,
+) -> String {
+    format!(
+        "{}_{basis}_{}_{period}_{window_index}",
+        normalize_name(slug),
+        normalize_name(data_source)
+    )
+}
+
 /// Whether `name` can be used unquoted as a SQL identifier in both BigQuery and DuckDB.
 pub fn is_plain_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Quotes a string as a BigQuery string literal: quotes and backslashes are escaped with a
+/// backslash, control characters spelled out, so any value (a slug, a branch, a parameter)
+/// stays one literal. BigQuery does not read a doubled quote as an escape.
+pub fn bq_string_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    out.push_str(&bq_escape(value));
+    out.push('\'');
+    out
+}
+
+/// The body of a BigQuery string literal for `value` (valid between single or double quotes).
+pub fn bq_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A BigQuery identifier or table path in backticks (backticks and backslashes escaped).
+pub fn bq_quoted_identifier(name: &str) -> String {
+    let escaped = name.replace('\\', "\\\\").replace('`', "\\`");
+    format!("`{escaped}`")
 }
 
 /// Quotes a string as a SQL literal (single quotes doubled, the standard SQL and DuckDB escape), for values

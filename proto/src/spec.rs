@@ -106,6 +106,13 @@ pub struct DataSourceSpec {
     /// Join key when the analysis unit is `profile_group_id`.
     #[serde(default = "default_group_id_column")]
     pub group_id_column: String,
+    /// Join key for Glean client ids (`--use-glean-ids`); empty falls back to `client_id_column`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glean_client_id_column: Option<String>,
+    /// Join key for legacy telemetry client ids (Jetstream's default); empty falls back to
+    /// `client_id_column`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_client_id_column: Option<String>,
     /// Analysis units the data source supports.
     #[serde(default)]
     pub analysis_units: Vec<String>,

@@ -116,6 +116,28 @@ pub struct WireTask {
     /// Seed of the run; each statistic derives its own seed from it and its identity.
     pub seed: u64,
     pub spec: Arc<AnalysisSpec>,
+    /// How queries are generated (Jetstream's `--discrete-metrics`, `--use-glean-ids`).
+    #[serde(default)]
+    pub options: QueryOptions,
+}
+
+/// Run-wide choices that change the generated SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryOptions {
+    /// One metrics query (and table) per data source, so a failing source or metric only loses
+    /// its own columns (Jetstream's default since 2026).
+    pub discrete_metrics: bool,
+    /// Join data sources on Glean client ids instead of legacy telemetry ones.
+    pub use_glean_ids: bool,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        QueryOptions {
+            discrete_metrics: true,
+            use_glean_ids: false,
+        }
+    }
 }
 
 /// A logged analysis error, in the shape of Jetstream's logs table (and, without
@@ -142,8 +164,14 @@ pub struct AnalysisError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskOutcome {
-    /// The table the task wrote, with its row count.
-    Table { table: String, rows: u64 },
+    /// The table the task wrote, with its row count, and the errors of parts that failed
+    /// without failing the table (a metric whose query failed loses only its own column).
+    Table {
+        table: String,
+        rows: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        errors: Vec<AnalysisError>,
+    },
     /// Statistics rows, and the errors of statistics that failed (the others still completed).
     Statistics {
         rows: Vec<StatisticRow>,

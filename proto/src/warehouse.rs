@@ -86,16 +86,18 @@ impl Frame {
 
 /// What every role needs from the warehouse.
 pub trait Warehouse: Send + Sync {
-    /// How generated SQL refers to the output table `table` (e.g. `mozanalysis.enrollments_x`).
+    /// How generated BigQuery SQL refers to the output table `table` (e.g.
+    /// `` `mozanalysis.enrollments_x` ``).
     fn table_ref(&self, table: &str) -> Result<String, WarehouseError>;
-    /// Runs `sql` into `table`; returns the number of rows written.
+    /// Runs `sql` (BigQuery SQL; a warehouse in another dialect translates it) into `table`;
+    /// returns the number of rows written.
     fn create_table_as(
         &self,
         table: &str,
         sql: &str,
         mode: WriteMode,
     ) -> Result<u64, WarehouseError>;
-    /// Runs a query and returns its result.
+    /// Runs a query (BigQuery SQL) and returns its result.
     fn query(&self, sql: &str) -> Result<Frame, WarehouseError>;
     /// True when a table or view called `name` exists.
     fn table_exists(&self, name: &str) -> Result<bool, WarehouseError>;

@@ -91,11 +91,16 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         analysis_periods: Vec::new(),
         seed: args.seed,
         workers: args.workers,
+        sql_output_dir: None,
+        dry_run: false,
+        discrete_metrics: true,
+        no_discrete_metrics: false,
+        use_glean_ids: false,
         locations: Locations {
-            warehouse: warehouse_path.clone(),
+            warehouse: Some(warehouse_path.clone()),
             dataset_id: "mozanalysis".to_string(),
             experiments: experiment_path.clone(),
-            results: results.display().to_string(),
+            results: Some(results.display().to_string()),
         },
     };
     let prepared = prepare(&run_args)?;

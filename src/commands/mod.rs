@@ -5,6 +5,7 @@ mod config_source;
 mod demo;
 mod run;
 mod statistics;
+mod translate_sql;
 mod validate_config;
 
 use crate::cli::Command;
@@ -18,5 +19,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::ValidateConfig(args) => validate_config::execute(&args),
         Command::Statistics(args) => statistics::execute(&args),
         Command::Bench(args) => bench::execute(&args),
+        Command::TranslateSql(args) => translate_sql::execute(&args),
     }
 }

@@ -11,6 +11,7 @@ use jetstream_coordinator::export::{LocalDirSink, ResultsSink};
 use jetstream_coordinator::{DateOutcome, RunOptions};
 use jetstream_proto::spec::{AnalysisSpec, ExperimentStatus};
 use jetstream_proto::AnalysisPeriod;
+use jetstream_worker::sql_output::SqlOutput;
 use jetstream_worker::DuckDbWarehouse;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ pub struct Prepared {
 
 pub fn execute(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let prepared = prepare(args)?;
+    if args.dry_run {
+        return dry_run(&prepared, args);
+    }
     let work = prepared
         .specs
         .iter()
@@ -61,7 +65,7 @@ pub fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         }
         specs.push(Arc::new(spec));
     }
-    let sink = results_sink(&args.locations.results);
+    let sink = results_sink(args.locations.results.as_deref());
     Ok(Prepared {
         specs,
         warehouse,
@@ -75,42 +79,122 @@ pub fn analyse(
     work: Vec<(Arc<AnalysisSpec>, NaiveDate)>,
     args: &RunArgs,
 ) -> anyhow::Result<Vec<DateReport>> {
-    let periods = if args.analysis_periods.is_empty() {
-        AnalysisPeriod::ALL.to_vec()
-    } else {
-        args.analysis_periods.clone()
-    };
-    let options = RunOptions {
-        run_id: format!("run-{}", Utc::now().format("%Y%m%dT%H%M%S%.3f")),
-        periods,
-        seed: args.seed,
-    };
+    let options = run_options(args);
     run_embedded(
         prepared.warehouse,
         prepared.sink,
         work,
         options,
         args.workers,
+        sql_output(args)?,
     )
 }
 
-fn open_warehouse(locations: &Locations) -> anyhow::Result<Arc<DuckDbWarehouse>> {
-    if !locations.warehouse.is_file() {
-        bail!(
-            "warehouse {} does not exist (expected a DuckDB database file)",
-            locations.warehouse.display()
+fn run_options(args: &RunArgs) -> RunOptions {
+    let periods = if args.analysis_periods.is_empty() {
+        AnalysisPeriod::ALL.to_vec()
+    } else {
+        args.analysis_periods.clone()
+    };
+    RunOptions {
+        run_id: format!("run-{}", Utc::now().format("%Y%m%dT%H%M%S%.3f")),
+        periods,
+        seed: args.seed,
+        query: args.query_options(),
+    }
+}
+
+fn sql_output(args: &RunArgs) -> anyhow::Result<Option<SqlOutput>> {
+    args.sql_output_dir
+        .as_ref()
+        .map(|dir| {
+            SqlOutput::new(dir)
+                .with_context(|| format!("cannot create --sql-output-dir {}", dir.display()))
+        })
+        .transpose()
+}
+
+/// `--dry-run`: writes the SQL of every enrollments and metrics query due, runs nothing.
+fn dry_run(prepared: &Prepared, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let output = sql_output(args)?.context("--dry-run needs --sql-output-dir")?;
+    let queue: Arc<dyn jetstream_proto::queue::MessageQueue> =
+        Arc::new(jetstream_proto::queue::InProcessQueue::default());
+    let coordinator = jetstream_coordinator::Coordinator::new(
+        queue,
+        prepared.warehouse.clone(),
+        None,
+        run_options(args),
+    );
+    let executor = jetstream_worker::TaskExecutor::new(
+        prepared.warehouse.clone(),
+        jetstream_worker::sql::Catalog::default(),
+        "dry-run",
+    );
+    let mut failed = false;
+    for spec in &prepared.specs {
+        let tasks = match coordinator.query_tasks(spec, args.date) {
+            Ok(tasks) => tasks,
+            Err(reason) => {
+                println!(
+                    "{} {}: nothing written: {reason}",
+                    spec.experiment.slug, args.date
+                );
+                continue;
+            }
+        };
+        let mut written = 0;
+        for task in &tasks {
+            match executor.render_sql(task) {
+                Ok(queries) => {
+                    for (table, sql) in queries {
+                        output.write(&table, &sql).with_context(|| {
+                            format!("writing {}", output.dir().join(&table).display())
+                        })?;
+                        written += 1;
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    println!("{} {}: {}: {e}", spec.experiment.slug, args.date, task.key);
+                }
+            }
+        }
+        println!(
+            "{} {}: {written} queries written to {}",
+            spec.experiment.slug,
+            args.date,
+            output.dir().display()
         );
     }
-    let warehouse = DuckDbWarehouse::open(&locations.warehouse, &locations.dataset_id)
-        .with_context(|| format!("opening warehouse {}", locations.warehouse.display()))?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The DuckDB file, or (only for `--dry-run`, which runs nothing) an empty in-memory one.
+fn open_warehouse(locations: &Locations) -> anyhow::Result<Arc<DuckDbWarehouse>> {
+    let Some(path) = &locations.warehouse else {
+        return Ok(Arc::new(DuckDbWarehouse::in_memory(&locations.dataset_id)?));
+    };
+    if !path.is_file() {
+        bail!(
+            "warehouse {} does not exist (expected a DuckDB database file)",
+            path.display()
+        );
+    }
+    let warehouse = DuckDbWarehouse::open(path, &locations.dataset_id)
+        .with_context(|| format!("opening warehouse {}", path.display()))?;
     Ok(Arc::new(warehouse))
 }
 
-fn results_sink(results: &str) -> Option<Arc<dyn ResultsSink>> {
-    if results.eq_ignore_ascii_case("none") || results.eq_ignore_ascii_case("null") {
-        None
-    } else {
-        Some(Arc::new(LocalDirSink::new(PathBuf::from(results))))
+fn results_sink(results: Option<&str>) -> Option<Arc<dyn ResultsSink>> {
+    match results {
+        Some(r) if !r.eq_ignore_ascii_case("none") && !r.eq_ignore_ascii_case("null") => {
+            Some(Arc::new(LocalDirSink::new(PathBuf::from(r))))
+        }
+        _ => None,
     }
 }
 

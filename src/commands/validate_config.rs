@@ -6,11 +6,19 @@ use chrono::Utc;
 use jetstream_coordinator::config::FileKind;
 use jetstream_coordinator::experimenter::load_experiments;
 use jetstream_coordinator::validate_config::{
-    check_offline, check_online, record_json, AppChoice, CheckRecord,
+    check_offline, check_online, record_json, AppChoice, CheckRecord, Checked,
 };
+use jetstream_coordinator::{Coordinator, RunOptions};
+use jetstream_proto::queue::{InProcessQueue, MessageQueue};
+use jetstream_proto::spec::AnalysisSpec;
+use jetstream_proto::AnalysisPeriod;
+use jetstream_worker::sql::{format_select_expression, Catalog};
+use jetstream_worker::sql_check::DuckDbParser;
+use jetstream_worker::{DuckDbWarehouse, TaskExecutor};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 pub fn execute(args: &ValidateConfigArgs) -> anyhow::Result<ExitCode> {
     let files = expand(&args.paths)?;
@@ -44,6 +52,13 @@ pub fn execute(args: &ValidateConfigArgs) -> anyhow::Result<ExitCode> {
     };
     let today = Utc::now().date_naive();
 
+    // Offline, every resolved analysis also has its queries generated, translated to DuckDB
+    // and parsed there.
+    let sql_checker = if args.offline {
+        Some(SqlChecker::new()?)
+    } else {
+        None
+    };
     let mut failed = 0;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -62,10 +77,15 @@ pub fn execute(args: &ValidateConfigArgs) -> anyhow::Result<ExitCode> {
             }
             _ => check_offline(&collection, file, &app),
         };
-        if record.result.is_err() {
+        let sql = match (&sql_checker, &record.result) {
+            (Some(checker), Ok(Checked::Analysis(spec))) => Some(checker.check(spec)),
+            _ => None,
+        };
+        let sql_failed = sql.as_ref().is_some_and(|s| !s.problems.is_empty());
+        if record.result.is_err() || sql_failed {
             failed += 1;
         }
-        print_record(&mut out, &record, args.json)?;
+        print_record(&mut out, &record, sql.as_ref(), args.json)?;
     }
     if !args.json {
         writeln!(out, "{} file(s) checked, {} failed", files.len(), failed)?;
@@ -77,16 +97,124 @@ pub fn execute(args: &ValidateConfigArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_record(out: &mut impl Write, record: &CheckRecord, json: bool) -> anyhow::Result<()> {
+fn print_record(
+    out: &mut impl Write,
+    record: &CheckRecord,
+    sql: Option<&SqlReport>,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
-        writeln!(out, "{}", serde_json::to_string(&record_json(record))?)?;
+        let mut value = record_json(record);
+        if let (Some(sql), Some(object)) = (sql, value.as_object_mut()) {
+            object.insert("sql_queries".into(), sql.checked.into());
+            object.insert("sql_errors".into(), sql.problems.clone().into());
+            if !sql.problems.is_empty() {
+                object.insert("ok".into(), false.into());
+                object.insert("error_class".into(), "sql".into());
+                object.insert("error".into(), sql.problems.join("\n").into());
+            }
+        }
+        writeln!(out, "{}", serde_json::to_string(&value)?)?;
         return Ok(());
     }
-    match &record.result {
-        Ok(_) => writeln!(out, "{} OK ({})", record.path.display(), record.app_name)?,
-        Err(e) => writeln!(out, "{}: ERROR: {e}", record.path.display())?,
+    match (&record.result, sql) {
+        (Ok(_), Some(sql)) if !sql.problems.is_empty() => {
+            for problem in &sql.problems {
+                writeln!(out, "{}: ERROR: SQL: {problem}", record.path.display())?;
+            }
+        }
+        (Ok(_), Some(sql)) => writeln!(
+            out,
+            "{} OK ({}; {} queries and fragments parse in DuckDB)",
+            record.path.display(),
+            record.app_name,
+            sql.checked
+        )?,
+        (Ok(_), None) => writeln!(out, "{} OK ({})", record.path.display(), record.app_name)?,
+        (Err(e), _) => writeln!(out, "{}: ERROR: {e}", record.path.display())?,
     }
     Ok(())
+}
+
+/// Generates, translates and parses every query of a resolved analysis.
+struct SqlChecker {
+    coordinator: Coordinator,
+    executor: TaskExecutor,
+    parser: DuckDbParser,
+}
+
+/// What [`SqlChecker::check`] found.
+struct SqlReport {
+    /// Queries and fragments checked.
+    checked: usize,
+    /// `<what>: <problem>` for each that would not run on DuckDB.
+    problems: Vec<String>,
+}
+
+impl SqlChecker {
+    fn new() -> anyhow::Result<SqlChecker> {
+        let warehouse = Arc::new(DuckDbWarehouse::in_memory("mozanalysis")?);
+        let queue: Arc<dyn MessageQueue> = Arc::new(InProcessQueue::default());
+        let options = RunOptions {
+            run_id: "validate-config".into(),
+            periods: AnalysisPeriod::ALL.to_vec(),
+            seed: 0,
+            query: Default::default(),
+        };
+        Ok(SqlChecker {
+            coordinator: Coordinator::new(queue, warehouse.clone(), None, options),
+            executor: TaskExecutor::new(warehouse, Catalog::default(), "validate-config"),
+            parser: DuckDbParser::new().map_err(|e| anyhow::anyhow!("DuckDB: {e}"))?,
+        })
+    }
+
+    fn check(&self, spec: &AnalysisSpec) -> SqlReport {
+        let mut report = SqlReport {
+            checked: 0,
+            problems: Vec::new(),
+        };
+        let mut check = |what: String, sql: &str| {
+            report.checked += 1;
+            if let Err(problem) = self.parser.check(sql) {
+                report.problems.push(format!("{what}: {problem}"));
+            }
+        };
+        // Every rendered fragment on its own, wrapped as a statement...
+        for metric in spec.metrics.values() {
+            if let Some(expr) = &metric.select_expression {
+                let expr = format_select_expression(expr, &spec.experiment.slug)
+                    .unwrap_or_else(|_| expr.clone());
+                check(
+                    format!("metrics.{}.select_expression", metric.name),
+                    &format!("SELECT {expr} AS v FROM t"),
+                );
+            }
+        }
+        for segment in &spec.segments {
+            check(
+                format!("segments.{}.select_expression", segment.name),
+                &format!("SELECT {} AS v FROM t", segment.select_expression),
+            );
+        }
+        for ds in spec.data_sources.values() {
+            check(
+                format!("data_sources.{}.from_expression", ds.name),
+                &format!("SELECT * FROM {} AS ds", ds.from_expression),
+            );
+        }
+        // ...and every query the analysis generates.
+        for task in self.coordinator.every_query_task(&Arc::new(spec.clone())) {
+            match self.executor.render_sql(&task) {
+                Ok(queries) => {
+                    for (table, sql) in queries {
+                        check(format!("query {table}"), &sql);
+                    }
+                }
+                Err(e) => report.problems.push(format!("{}: {e}", task.key)),
+            }
+        }
+        report
+    }
 }
 
 fn report_missing(out: &mut impl Write, file: &Path, slug: &str, json: bool) -> anyhow::Result<()> {

@@ -1,8 +1,10 @@
 //! Executes one task: the warehouse queries it owns and the statistics it computes.
 
-use crate::sql::{self, Catalog};
+use crate::sql::{self, Catalog, IdOptions};
+use crate::sql_output::SqlOutput;
 use crate::stats::{self, CovariateAdjustment, DataColumn, MetricData, StatContext};
 use chrono::Utc;
+use jetstream_proto::naming::data_source_metrics_table;
 use jetstream_proto::spec::{AnalysisSpec, MetricSpec, SummarySpec};
 use jetstream_proto::task::{TaskOutcome, TaskResult, WireTask};
 use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
@@ -15,6 +17,7 @@ pub struct TaskExecutor {
     warehouse: Arc<dyn Warehouse>,
     catalog: Catalog,
     name: String,
+    sql_output: Option<SqlOutput>,
 }
 
 impl TaskExecutor {
@@ -24,7 +27,14 @@ impl TaskExecutor {
             warehouse,
             catalog,
             name: name.into(),
+            sql_output: None,
         }
+    }
+
+    /// Also writes every generated query to `output` (`--sql-output-dir`).
+    pub fn with_sql_output(mut self, output: SqlOutput) -> Self {
+        self.sql_output = Some(output);
+        self
     }
 
     /// Runs `task` to completion (blocking). Failures are reported in the result, never panics.
@@ -46,7 +56,9 @@ impl TaskExecutor {
 
     fn enrollments(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
         let table = &task.tables.enrollments;
-        let query = sql::enrollments_query(&task.spec, &task.time_limits, &self.catalog);
+        let query = sql::enrollments_query(&task.spec, &task.time_limits, &self.catalog)
+            .map_err(|e| task_error(task, None, e.to_string(), "enrollments"))?;
+        self.record_sql(table, &query);
         match self
             .warehouse
             .create_table_as(table, &query, WriteMode::Empty)
@@ -54,6 +66,7 @@ impl TaskExecutor {
             Ok(rows) => Ok(TaskOutcome::Table {
                 table: table.clone(),
                 rows,
+                errors: Vec::new(),
             }),
             // Created by an earlier run: the enrollments table is computed once and reused.
             Err(WarehouseError::AlreadyExists(_)) => Ok(TaskOutcome::Table {
@@ -61,8 +74,86 @@ impl TaskExecutor {
                 rows: self
                     .count_rows(table)
                     .map_err(|e| task_error(task, None, e.to_string(), "enrollments"))?,
+                errors: Vec::new(),
             }),
             Err(e) => Err(task_error(task, None, e.to_string(), "enrollments")),
+        }
+    }
+
+    /// Writes a generated query to the `--sql-output-dir`, if one is set; a failure to write
+    /// is logged and never fails the analysis.
+    fn record_sql(&self, table: &str, query: &str) {
+        if let Some(output) = &self.sql_output {
+            if let Err(e) = output.write(table, query) {
+                tracing::warn!(table, error = %e, "cannot write the query to the SQL output directory");
+            }
+        }
+    }
+
+    /// Every query `task` would run, as (destination table, BigQuery SQL), without running
+    /// anything: the enrollments query, or the metrics queries (per data source and the
+    /// joining one in the discrete mode). Statistics tasks only read.
+    pub fn render_sql(&self, task: &WireTask) -> Result<Vec<(String, String)>, String> {
+        match task.key.kind {
+            TaskKind::Enrollments => {
+                let query = sql::enrollments_query(&task.spec, &task.time_limits, &self.catalog)
+                    .map_err(|e| e.to_string())?;
+                Ok(vec![(task.tables.enrollments.clone(), query)])
+            }
+            TaskKind::Metrics => {
+                let basis = task_basis(task).map_err(|e| e.message)?;
+                let table = task
+                    .tables
+                    .metrics
+                    .clone()
+                    .ok_or("metrics task without a metrics table")?;
+                let metrics = metrics_to_compute(&task.spec, period_summaries(task), basis);
+                let enrollments = self
+                    .warehouse
+                    .table_ref(&task.tables.enrollments)
+                    .map_err(|e| e.to_string())?;
+                let ids = IdOptions {
+                    use_glean_ids: task.options.use_glean_ids,
+                };
+                let query_for = |metrics: &[&MetricSpec]| {
+                    sql::metrics_query(
+                        &task.spec,
+                        metrics,
+                        &task.time_limits,
+                        basis,
+                        &enrollments,
+                        ids,
+                    )
+                    .map_err(|e| e.to_string())
+                };
+                if !task.options.discrete_metrics {
+                    return Ok(vec![(table, query_for(&metrics)?)]);
+                }
+                let mut queries = Vec::new();
+                let mut parts = Vec::new();
+                for (ds, ds_metrics) in sql::partition_by_data_source(&task.spec, &metrics) {
+                    let ds_table = data_source_metrics_table(
+                        &task.spec.experiment.slug,
+                        basis.value(),
+                        &ds.name,
+                        task.key.period.map(|p| p.value()).unwrap_or_default(),
+                        task.time_limits.window_index,
+                    );
+                    let mut columns: Vec<String> =
+                        ds_metrics.iter().map(|m| m.name.clone()).collect();
+                    columns.extend(sql::sanity_metric_names(ds));
+                    let table_ref = self
+                        .warehouse
+                        .table_ref(&ds_table)
+                        .map_err(|e| e.to_string())?;
+                    queries.push((ds_table, query_for(&ds_metrics)?));
+                    parts.push((table_ref, columns));
+                }
+                let combined = sql::combine_data_source_tables(&query_for(&[])?, &parts);
+                queries.push((table, combined));
+                Ok(queries)
+            }
+            TaskKind::Statistics => Ok(Vec::new()),
         }
     }
 
@@ -90,21 +181,84 @@ impl TaskExecutor {
                 "metrics",
             )
         })?;
+        let fail = |message: String| task_error(task, None, message, "metrics");
         let metrics = metrics_to_compute(&task.spec, period_summaries(task), basis);
         let enrollments = self
             .warehouse
             .table_ref(&task.tables.enrollments)
-            .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
-        let query =
-            sql::metrics_query(&task.spec, &metrics, &task.time_limits, basis, &enrollments)
-                .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
+            .map_err(|e| fail(e.to_string()))?;
+        let ids = IdOptions {
+            use_glean_ids: task.options.use_glean_ids,
+        };
+        let query_for = |metrics: &[&MetricSpec]| {
+            sql::metrics_query(
+                &task.spec,
+                metrics,
+                &task.time_limits,
+                basis,
+                &enrollments,
+                ids,
+            )
+        };
+        if !task.options.discrete_metrics {
+            // One query for every data source: any failure fails the table, as upstream.
+            let query = query_for(&metrics).map_err(|e| fail(e.to_string()))?;
+            self.record_sql(table, &query);
+            let rows = self
+                .warehouse
+                .create_table_as(table, &query, WriteMode::Truncate)
+                .map_err(|e| fail(e.to_string()))?;
+            return Ok(TaskOutcome::Table {
+                table: table.to_string(),
+                rows,
+                errors: Vec::new(),
+            });
+        }
+
+        // Discrete: a table per data source, then one table joining what succeeded.
+        let mut errors = Vec::new();
+        let mut parts = Vec::new();
+        for (ds, ds_metrics) in sql::partition_by_data_source(&task.spec, &metrics) {
+            let ds_table = data_source_metrics_table(
+                &task.spec.experiment.slug,
+                basis.value(),
+                &ds.name,
+                task.key.period.map(|p| p.value()).unwrap_or_default(),
+                task.time_limits.window_index,
+            );
+            let mut run = |subset: &[&MetricSpec]| -> Result<(), String> {
+                let query = query_for(subset).map_err(|e| e.to_string())?;
+                self.record_sql(&ds_table, &query);
+                self.warehouse
+                    .create_table_as(&ds_table, &query, WriteMode::Truncate)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            let succeeded = isolate_failures(&ds_metrics, &mut run, |metric, message| {
+                errors.push(*task_error(task, Some(&metric.name), message, "metrics"));
+            });
+            if succeeded.is_empty() {
+                continue;
+            }
+            let mut columns: Vec<String> = succeeded.iter().map(|m| m.name.clone()).collect();
+            columns.extend(sql::sanity_metric_names(ds));
+            let table_ref = self
+                .warehouse
+                .table_ref(&ds_table)
+                .map_err(|e| fail(e.to_string()))?;
+            parts.push((table_ref, columns));
+        }
+        let base = query_for(&[]).map_err(|e| fail(e.to_string()))?;
+        let query = sql::combine_data_source_tables(&base, &parts);
+        self.record_sql(table, &query);
         let rows = self
             .warehouse
             .create_table_as(table, &query, WriteMode::Truncate)
-            .map_err(|e| task_error(task, None, e.to_string(), "metrics"))?;
+            .map_err(|e| fail(e.to_string()))?;
         Ok(TaskOutcome::Table {
             table: table.to_string(),
             rows,
+            errors,
         })
     }
 
@@ -142,29 +296,35 @@ impl TaskExecutor {
                 "statistics",
             )
         })?;
+        let metrics_ref = self.warehouse.table_ref(metrics_table).map_err(fail)?;
+        // A metric whose query failed has no column (its error was logged by the metrics
+        // task); its statistics are skipped, as upstream's empty subset table gives none.
+        let available = self
+            .warehouse
+            .query(&format!("SELECT * FROM {metrics_ref} LIMIT 0"))
+            .map_err(fail)?;
+        let summaries: Vec<&SummarySpec> = summaries
+            .into_iter()
+            .filter(|s| {
+                let present = needed_columns(spec, &s.metric)
+                    .iter()
+                    .all(|c| available.column(c).is_some());
+                if !present {
+                    tracing::debug!(metric = %s.metric, "no column in the metrics table; statistics skipped");
+                }
+                present
+            })
+            .collect();
         // Each computed column once: the summaries' metrics, or for a metric computed from
         // others (`depends_on`), its upstream metrics.
         let mut columns: Vec<&str> = Vec::new();
         for s in &summaries {
-            let Some(metric) = spec.metrics.get(&s.metric) else {
-                continue;
-            };
-            let needed: Vec<&str> = if metric.depends_on.is_empty() {
-                vec![metric.name.as_str()]
-            } else {
-                metric.depends_on.iter().map(String::as_str).collect()
-            };
-            for name in needed {
-                let computed = spec
-                    .metrics
-                    .get(name)
-                    .is_some_and(|m| m.select_expression.is_some());
-                if computed && !columns.contains(&name) {
+            for name in needed_columns(spec, &s.metric) {
+                if !columns.contains(&name) {
                     columns.push(name);
                 }
             }
         }
-        let metrics_ref = self.warehouse.table_ref(metrics_table).map_err(fail)?;
         let subset = sql::subset_query(&metrics_ref, &columns, basis, &segment);
         let frame = self.warehouse.query(&subset).map_err(fail)?;
         let branches = match frame.column("branch") {
@@ -322,6 +482,65 @@ impl TaskExecutor {
         let data = subset_data(&frame, &branches, metric, &[], Some(&column))
             .map_err(|e| fallback(format!("cannot be used ({e})")))?;
         Ok(Some(data))
+    }
+}
+
+/// The computed columns a summary of `metric` reads: the metric's own, or for a metric computed
+/// from others (`depends_on`), its upstream metrics'.
+fn needed_columns<'a>(spec: &'a AnalysisSpec, metric: &str) -> Vec<&'a str> {
+    let Some(metric) = spec.metrics.get(metric) else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = if metric.depends_on.is_empty() {
+        vec![metric.name.as_str()]
+    } else {
+        metric.depends_on.iter().map(String::as_str).collect()
+    };
+    names
+        .into_iter()
+        .filter(|name| {
+            spec.metrics
+                .get(*name)
+                .is_some_and(|m| m.select_expression.is_some())
+        })
+        .collect()
+}
+
+/// Runs `run` on all of `metrics`; if that fails, on each metric alone to find the ones whose
+/// SQL fails (each reported through `failed`), then once more on the rest. Returns the metrics
+/// the last successful run computed. Costs extra queries only when something fails.
+fn isolate_failures<'a>(
+    metrics: &[&'a MetricSpec],
+    run: &mut dyn FnMut(&[&'a MetricSpec]) -> Result<(), String>,
+    mut failed: impl FnMut(&MetricSpec, String),
+) -> Vec<&'a MetricSpec> {
+    let first = match run(metrics) {
+        Ok(()) => return metrics.to_vec(),
+        Err(message) => message,
+    };
+    if metrics.len() == 1 {
+        failed(metrics[0], first);
+        return Vec::new();
+    }
+    let mut ok = Vec::new();
+    for &metric in metrics {
+        match run(&[metric]) {
+            Ok(()) => ok.push(metric),
+            Err(message) => failed(metric, message),
+        }
+    }
+    if ok.is_empty() {
+        return ok;
+    }
+    match run(&ok) {
+        Ok(()) => ok,
+        // Each works alone but not together: report the combined failure on every metric.
+        Err(message) => {
+            for metric in ok {
+                failed(metric, message.clone());
+            }
+            Vec::new()
+        }
     }
 }
 

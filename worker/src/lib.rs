@@ -5,8 +5,11 @@ pub mod client_file;
 pub mod executor;
 pub mod runner;
 pub mod sql;
+pub mod sql_check;
+pub mod sql_output;
 pub mod stats;
 pub mod synthetic;
+pub mod synthetic_mozilla;
 pub mod warehouse;
 
 pub use executor::TaskExecutor;

@@ -1,14 +1,17 @@
 //! DuckDB as the warehouse of the embedded default.
 //!
+//! Queries arrive as BigQuery SQL (the product's one query language) and are translated with
+//! `jetstream_dialect` before they run; each connection first loads the dialect's prelude, the
+//! DuckDB macros standing in for BigQuery builtins and Mozilla's UDFs.
+//!
 //! Outputs go to one schema (the analogue of BigQuery's `--dataset_id`, default `mozanalysis`);
 //! the logs table to `monitoring.logs`. Inputs are whatever the configs' `from_expression`s
 //! name. Each call takes its own connection to the shared database, so workers on several
 //! threads query in parallel.
 
-use crate::sql::DUCKDB_PRELUDE;
 use duckdb::types::ValueRef;
 use duckdb::{params, Connection};
-use jetstream_proto::naming::is_plain_identifier;
+use jetstream_proto::naming::{bq_quoted_identifier, is_plain_identifier};
 use jetstream_proto::statistic::Comparison;
 use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
 use jetstream_proto::{AnalysisBasis, AnalysisError, StatisticRow};
@@ -84,9 +87,18 @@ impl DuckDbWarehouse {
             .unwrap_or_else(|e| e.into_inner())
             .try_clone()
             .map_err(other)?;
-        conn.execute_batch(DUCKDB_PRELUDE)
-            .map_err(|e| query_err(e, DUCKDB_PRELUDE))?;
+        let prelude = prelude();
+        conn.execute_batch(prelude)
+            .map_err(|e| query_err(e, prelude))?;
         Ok(conn)
+    }
+
+    /// `sql` (BigQuery) in DuckDB's dialect.
+    fn translate(sql: &str) -> Result<String, WarehouseError> {
+        jetstream_dialect::translate(sql).map_err(|e| WarehouseError::Query {
+            message: format!("cannot translate to DuckDB: {e}"),
+            sql: sql.to_string(),
+        })
     }
 
     /// `schema.table` for an output table, after checking the name.
@@ -100,6 +112,12 @@ impl DuckDbWarehouse {
             .map(|n| n > 0)
             .map_err(|e| query_err(e, sql))
     }
+}
+
+/// The dialect's prelude, built once per process.
+fn prelude() -> &'static str {
+    static PRELUDE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PRELUDE.get_or_init(jetstream_dialect::duckdb_prelude)
 }
 
 /// Runs `sql` on `conn` and reads the whole result into typed columns (shared by the warehouse
@@ -234,7 +252,8 @@ const LAST_UPDATED_PREFIX: &str = "last_updated=";
 
 impl Warehouse for DuckDbWarehouse {
     fn table_ref(&self, table: &str) -> Result<String, WarehouseError> {
-        self.qualified(table)
+        // BigQuery syntax: the dataset becomes the DuckDB schema on translation.
+        Ok(bq_quoted_identifier(&self.qualified(table)?))
     }
 
     fn create_table_as(
@@ -244,6 +263,7 @@ impl Warehouse for DuckDbWarehouse {
         mode: WriteMode,
     ) -> Result<u64, WarehouseError> {
         let name = self.qualified(table)?;
+        let sql = &Self::translate(sql)?;
         let conn = self.connection()?;
         let statement = match mode {
             WriteMode::Empty => {
@@ -295,7 +315,8 @@ impl Warehouse for DuckDbWarehouse {
     }
 
     fn query(&self, sql: &str) -> Result<Frame, WarehouseError> {
-        read_frame(&self.connection()?, sql).map_err(|e| query_err(e, sql))
+        let translated = Self::translate(sql)?;
+        read_frame(&self.connection()?, &translated).map_err(|e| query_err(e, &translated))
     }
 
     fn table_exists(&self, name: &str) -> Result<bool, WarehouseError> {

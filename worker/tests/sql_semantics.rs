@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use jetstream_proto::spec::*;
 use jetstream_proto::warehouse::{Column, Warehouse, WriteMode};
 use jetstream_proto::{AnalysisBasis, AnalysisWindow};
-use jetstream_worker::sql::{self, Catalog};
+use jetstream_worker::sql::{self, Catalog, IdOptions};
 use jetstream_worker::DuckDbWarehouse;
 use std::collections::BTreeMap;
 
@@ -32,6 +32,8 @@ fn spec(exposure_signal: Option<ExposureSignalSpec>) -> AnalysisSpec {
             client_id_column: "client_id".into(),
             submission_date_column: "submission_date".into(),
             group_id_column: "profile_group_id".into(),
+            glean_client_id_column: None,
+            legacy_client_id_column: None,
             analysis_units: vec!["client_id".into()],
             joins: vec![],
             experiments_column_type: "simple".into(),
@@ -47,6 +49,8 @@ fn spec(exposure_signal: Option<ExposureSignalSpec>) -> AnalysisSpec {
             client_id_column: "client_id".into(),
             submission_date_column: "submission_date".into(),
             group_id_column: "profile_group_id".into(),
+            glean_client_id_column: None,
+            legacy_client_id_column: None,
             analysis_units: vec!["client_id".into()],
             joins: vec![],
             experiments_column_type: "none".into(),
@@ -161,7 +165,7 @@ fn s(v: &str) -> Option<String> {
 fn enrollments_exposures_segments_and_window_metrics_are_exact() {
     let w = warehouse();
     let spec = spec(None);
-    let q = sql::enrollments_query(&spec, &enrollment_limits(), &Catalog::default());
+    let q = sql::enrollments_query(&spec, &enrollment_limits(), &Catalog::default()).unwrap();
     assert_eq!(
         w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty)
             .unwrap(),
@@ -213,6 +217,7 @@ fn enrollments_exposures_segments_and_window_metrics_are_exact() {
         &week1(),
         AnalysisBasis::Enrollments,
         &enrollments,
+        IdOptions::default(),
     )
     .unwrap();
     w.create_table_as("my_exp_enrollments_week_1", &q, WriteMode::Truncate)
@@ -247,6 +252,7 @@ fn enrollments_exposures_segments_and_window_metrics_are_exact() {
         &week1(),
         AnalysisBasis::Exposures,
         &enrollments,
+        IdOptions::default(),
     )
     .unwrap();
     w.create_table_as("my_exp_exposures_week_1", &q, WriteMode::Truncate)
@@ -285,7 +291,7 @@ fn custom_exposure_signal_defines_the_exposed_population() {
         window_start: None,
         window_end: Some(WindowBound::AnalysisWindowEnd),
     }));
-    let q = sql::enrollments_query(&spec, &enrollment_limits(), &Catalog::default());
+    let q = sql::enrollments_query(&spec, &enrollment_limits(), &Catalog::default()).unwrap();
     w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty)
         .unwrap();
     assert_eq!(
@@ -304,6 +310,7 @@ fn custom_exposure_signal_defines_the_exposed_population() {
         &week1(),
         AnalysisBasis::Exposures,
         &enrollments,
+        IdOptions::default(),
     )
     .unwrap();
     w.create_table_as("my_exp_exposures_week_1", &q, WriteMode::Truncate)

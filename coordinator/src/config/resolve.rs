@@ -57,6 +57,7 @@ use super::vars::experiment_vars;
 use crate::experimenter::ExperimenterExperiment;
 use chrono::NaiveDate;
 use jetstream_proto::catalog;
+use jetstream_proto::naming::bq_escape;
 use jetstream_proto::spec::{
     AnalysisSpec, DataSourceJoinSpec, DataSourceSpec, ExperimentOverrides, ExperimentSpec,
     ExperimentStatus, ExposureSignalSpec, MetricSpec, SegmentDataSourceSpec, SegmentSpec,
@@ -277,18 +278,27 @@ fn validate_parameter(p: &ParameterDefinition) -> Result<()> {
     Ok(())
 }
 
-/// A parameter as templates see it: its value, or for a per-branch value upstream's
+/// A parameter as templates see it: its value escaped for a BigQuery string literal, or for a
+/// per-branch value upstream's
 /// `CASE e.branch WHEN "<b>" THEN "<v>" ... END`.
 fn render_parameter(p: &ParameterDefinition) -> String {
     match (&p.value, p.distinct_by_branch == Some(true)) {
         (Some(ParameterValue::ByBranch(values)), true) => {
             let arms: Vec<String> = values
                 .iter()
-                .map(|(branch, value)| format!("WHEN \"{branch}\" THEN \"{value}\""))
+                .map(|(branch, value)| {
+                    format!(
+                        "WHEN \"{}\" THEN \"{}\"",
+                        bq_escape(branch),
+                        bq_escape(value)
+                    )
+                })
                 .collect();
             format!("CASE e.branch {} END", arms.join(" "))
         }
-        (Some(ParameterValue::Text(t)), _) => t.clone(),
+        // Escaped for a string literal: every real config quotes its parameters
+        // (`'{{ parameters.x }}'`), and the value must stay inside those quotes.
+        (Some(ParameterValue::Text(t)), _) => bq_escape(t),
         (Some(ParameterValue::ByBranch(values)), false) => {
             // Upstream renders the Python dict; the closest useful text is its repr.
             let items: Vec<String> = values
@@ -468,7 +478,12 @@ impl<'a> Resolver<'a> {
             enrollment_query: None,
             sample_size: value(&x.sample_size).unwrap_or(100),
             overrides,
-            enrollments_query_type: value(&x.enrollments_query_type),
+            // The platform's type when the config names none, so every consumer (the query
+            // generator on a remote worker included) sees the effective type.
+            enrollments_query_type: value(&x.enrollments_query_type).or_else(|| {
+                super::platform::platform(&exp.app_name)
+                    .map(|p| p.enrollments_query_type.to_string())
+            }),
             analysis_unit: implied.value().to_string(),
         })
     }
@@ -743,6 +758,11 @@ impl<'a> Resolver<'a> {
                 DEFAULT_SUBMISSION_DATE_COLUMN,
             ),
             group_id_column: or_default(&def.group_id_column, DEFAULT_GROUP_ID_COLUMN),
+            glean_client_id_column: def.glean_client_id_column.clone().filter(|c| !c.is_empty()),
+            legacy_client_id_column: def
+                .legacy_client_id_column
+                .clone()
+                .filter(|c| !c.is_empty()),
             analysis_units: def
                 .analysis_units
                 .clone()

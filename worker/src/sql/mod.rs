@@ -1,52 +1,112 @@
-//! The queries Jetstream runs, in the shapes mozanalysis generates (reference/jetstream.md §2.6,
-//! reference/mozanalysis.md A.4–A.6), written for DuckDB, the embedded warehouse.
+//! The queries Jetstream runs, generated as BigQuery SQL in the shapes mozanalysis renders
+//! (reference/jetstream.md §1.7, §1.8, §2.6; reference/mozanalysis.md A.4–A.7).
+//!
+//! BigQuery SQL is the one query model: production runs it as is, and the embedded DuckDB
+//! warehouse runs its translation (`jetstream_dialect::translate`), the same translation users'
+//! own select and from expressions go through.
 //!
 //! Deliberate departures from upstream, all documented where they happen:
 //! - data sources are numbered `ds_<i>` in first-use order, not Python hash order;
 //! - the metrics query joins exposures on the window columns too, so a query with several
-//!   windows cannot multiply rows (Jetstream always passes one window, so results agree).
+//!   windows cannot multiply rows (Jetstream always passes one window, so results agree);
+//! - the discrete (per data source) metrics path honours `--use-glean-ids`, which upstream's
+//!   discrete path forgets to forward (so desktop Glean sources joined on the wrong id);
+//! - values reaching SQL (slugs, branches, dates) are escaped as BigQuery literals, and names
+//!   of our own tables are quoted.
 
 mod enrollments;
 mod format;
 mod metrics;
 mod subset;
 
-pub use enrollments::enrollments_query;
+pub use enrollments::{enrollments_query, exposure_signal_query};
 pub use format::{format_select_expression, FormatError};
-pub use metrics::metrics_query;
+pub use metrics::{
+    combine_data_source_tables, metrics_query, partition_by_data_source, sanity_metric_names,
+};
 pub use subset::{covariate_query, population_query, subset_query};
 
 use chrono::NaiveDate;
+use jetstream_proto::naming::bq_quoted_identifier;
+use jetstream_proto::spec::DataSourceSpec;
+use thiserror::Error;
 
-/// Where the built-in enrollment and exposure events live in the warehouse.
+/// Where the built-in enrollment and exposure sources live (Mozilla's shared project).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
-    /// Legacy telemetry events (`moz-fx-data-shared-prod.telemetry.events` upstream).
-    pub events_table: String,
+    /// The project of Mozilla's telemetry datasets (`moz-fx-data-shared-prod` upstream).
+    pub shared_project: String,
 }
 
 impl Default for Catalog {
     fn default() -> Self {
         Catalog {
-            events_table: "telemetry.events".to_string(),
+            shared_project: "moz-fx-data-shared-prod".to_string(),
         }
     }
 }
 
-/// A DuckDB date literal.
-fn date_lit(d: NaiveDate) -> String {
-    format!("DATE '{}'", d.format("%Y-%m-%d"))
+impl Catalog {
+    /// `` `<shared project>.<dataset>.<table>` ``.
+    fn table(&self, dataset: &str, table: &str) -> String {
+        bq_quoted_identifier(&format!("{}.{dataset}.{table}", self.shared_project))
+    }
 }
 
-/// `date + days` as a DuckDB DATE expression.
-fn date_plus(d: NaiveDate, days: i64) -> String {
-    format!("({} + {})", date_lit(d), days)
+/// How the analysis joins data to enrollees (Jetstream's `--use-glean-ids` and the unit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IdOptions {
+    /// `--use-glean-ids`: join on Glean client ids instead of legacy telemetry ones.
+    pub use_glean_ids: bool,
 }
 
-/// SQL definitions the generated queries rely on: Mozilla's UDFs and BigQuery functions the
-/// configs call, as DuckDB macros. Run once per connection.
-pub const DUCKDB_PRELUDE: &str = "
-CREATE OR REPLACE TEMP MACRO map_get_key(m, k) AS (list_filter(m, lambda x: x.key = k)[1].value);
-CREATE OR REPLACE TEMP MACRO logical_or(x) AS bool_or(x);
-CREATE OR REPLACE TEMP MACRO logical_and(x) AS bool_and(x);
-";
+/// Why a query cannot be generated for an experiment.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SqlError {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error("the '{query_type}' enrollments query only supports the client_id analysis unit, not {unit}")]
+    IncompatibleAnalysisUnit { query_type: String, unit: String },
+    #[error("the '{0}' enrollments query needs the experiment's app_id (its BigQuery dataset)")]
+    MissingAppId(String),
+    #[error("unknown enrollments_query_type '{0}'; expected normandy, glean-event, fenix-fallback, cirrus or background-update")]
+    UnknownQueryType(String),
+    #[error("{which} contains {found}, but experiment uses {unit}. This could indicate a problem with the {which}.")]
+    CustomQueryUnit {
+        which: &'static str,
+        found: &'static str,
+        unit: String,
+    },
+    #[error("unknown analysis unit '{0}'; expected client_id or profile_group_id")]
+    UnknownAnalysisUnit(String),
+}
+
+/// A BigQuery date literal as mozanalysis writes them (a string BigQuery coerces to DATE).
+fn date_str(d: NaiveDate) -> String {
+    format!("'{}'", d.format("%Y-%m-%d"))
+}
+
+/// The analysis unit's column, checked (`client_id` or `profile_group_id`).
+fn analysis_unit(unit: &str) -> Result<&'static str, SqlError> {
+    match unit {
+        "client_id" => Ok("client_id"),
+        "profile_group_id" => Ok("profile_group_id"),
+        other => Err(SqlError::UnknownAnalysisUnit(other.to_string())),
+    }
+}
+
+/// The column a data source is joined on (mozanalysis A.5): the group id for profile groups,
+/// else the Glean or legacy client id column when set, else `client_id_column`.
+fn id_column(ds: &DataSourceSpec, unit: &str, ids: IdOptions) -> String {
+    if unit == "profile_group_id" {
+        return ds.group_id_column.clone();
+    }
+    let preferred = if ids.use_glean_ids {
+        &ds.glean_client_id_column
+    } else {
+        &ds.legacy_client_id_column
+    };
+    preferred
+        .clone()
+        .unwrap_or_else(|| ds.client_id_column.clone())
+}
