@@ -9,34 +9,14 @@ use chrono::NaiveDate;
 use jetstream_worker::synthetic_mozilla::{
     generate_mozilla_warehouse_file, MozillaSyntheticConfig,
 };
-use std::path::PathBuf;
-
-fn metric_hub() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("JETSTREAM_SHARED").map(PathBuf::from),
-        Some(PathBuf::from("/work/shared")),
-        Some(common::root().join("../shared")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .map(|p| p.join("corpus/metric-hub"))
-        .find(|p| p.join("jetstream/defaults/firefox_desktop.toml").is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the shared metric-hub corpus is missing; set JETSTREAM_SHARED"
-        );
-        eprintln!("SKIPPED: shared metric-hub corpus not found (set JETSTREAM_SHARED)");
-    }
-    found
-}
 
 #[test]
 fn firefox_desktop_defaults_recover_the_injected_effects() {
-    let Some(metric_hub) = metric_hub() else {
+    let marker = "corpus/metric-hub/jetstream/defaults/firefox_desktop.toml";
+    let Some(shared) = common::shared_dir(marker) else {
         return;
     };
+    let metric_hub = shared.join("corpus/metric-hub");
     let dir = tempfile::tempdir().unwrap();
     let slug = "synthetic-desktop-defaults";
     let start = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
@@ -103,7 +83,7 @@ fn firefox_desktop_defaults_recover_the_injected_effects() {
     let mut checked = Vec::new();
     for effect in effects.iter().filter(|e| e.branch == "treatment") {
         let row = rows.iter().find(|r| {
-            r["metric"] == effect.metric.as_str()
+            r["metric"] == effect.metric
                 && r["branch"] == "treatment"
                 && r["comparison"] == "relative_uplift"
                 && r["segment"] == "all"
@@ -125,7 +105,7 @@ fn firefox_desktop_defaults_recover_the_injected_effects() {
             effect.relative_uplift,
             row["statistic"]
         );
-        checked.push((effect.metric.clone(), effect.relative_uplift));
+        checked.push((effect.metric, effect.relative_uplift));
     }
     eprintln!("recovered inside their intervals: {checked:?}");
     let nonzero = checked.iter().filter(|(_, u)| *u != 0.0).count();

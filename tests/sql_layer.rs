@@ -4,31 +4,10 @@
 
 mod common;
 
+use jetstream_worker::sql_check::DuckDbParser;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-
-/// The shared reference material (`$JETSTREAM_SHARED`, `/work/shared` or `../shared`); missing
-/// material fails in CI and skips loudly elsewhere.
-fn shared_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("JETSTREAM_SHARED").map(PathBuf::from),
-        Some(PathBuf::from("/work/shared")),
-        Some(common::root().join("../shared")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("reference/sql_fragments_dev.jsonl").is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the shared reference material is missing; set JETSTREAM_SHARED"
-        );
-        eprintln!("SKIPPED: shared reference material not found (set JETSTREAM_SHARED)");
-    }
-    found
-}
 
 /// A fragment wrapped into a statement as reference/sql_surface.md §5 describes; None for the
 /// Jinja helper templates (`function.definition`), which are not SQL until rendered (every
@@ -44,20 +23,11 @@ fn wrap(kind: &str, sql: &str) -> Option<String> {
     }
 }
 
-fn parse_in_duckdb(conn: &duckdb::Connection, sql: &str) -> Result<(), String> {
-    let json: String = conn
-        .query_row("SELECT json_serialize_sql(?::VARCHAR)", [sql], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
-    let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
-    if value["error"].as_bool() == Some(true) {
-        return Err(value["error_message"].as_str().unwrap_or("?").to_string());
-    }
-    Ok(())
-}
-
 #[test]
 fn every_corpus_fragment_translates_into_sql_duckdb_parses() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = common::shared_dir("reference/sql_fragments_dev.jsonl") else {
+        return;
+    };
     let corpus = std::fs::read_to_string(shared.join("reference/sql_fragments_dev.jsonl")).unwrap();
     let mut inputs = Vec::new();
     let mut skipped = 0;
@@ -94,12 +64,12 @@ fn every_corpus_fragment_translates_into_sql_duckdb_parses() {
         "exactly one output line per input line"
     );
 
-    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let parser = DuckDbParser::new().unwrap();
     let mut failures = Vec::new();
     for ((record, sql), line) in inputs.iter().zip(&lines) {
         let out: serde_json::Value = serde_json::from_str(line).unwrap();
         let result = match (out.get("duckdb"), out.get("error")) {
-            (Some(duckdb), _) => parse_in_duckdb(&conn, duckdb.as_str().unwrap()),
+            (Some(duckdb), _) => parser.parse(duckdb.as_str().unwrap()),
             (_, Some(error)) => Err(format!("translate: {error}")),
             _ => Err("neither duckdb nor error".into()),
         };
@@ -129,7 +99,9 @@ fn every_corpus_fragment_translates_into_sql_duckdb_parses() {
 
 #[test]
 fn every_query_of_the_corpus_configs_translates_and_parses() {
-    let Some(shared) = shared_dir() else { return };
+    let Some(shared) = common::shared_dir("reference/sql_fragments_dev.jsonl") else {
+        return;
+    };
     let metric_hub = shared.join("corpus/metric-hub");
     let output = common::run(&[
         "validate-config",
@@ -221,7 +193,7 @@ from_expression = "telemetry.clients_daily"
     vec![
         "run".into(),
         "--date".into(),
-        "2024-01-15".into(),
+        "2024-01-14".into(),
         "--experiment-slug".into(),
         slug.into(),
         "--experiments".into(),
@@ -293,8 +265,8 @@ fn parameter_values_and_slugs_stay_string_literals() {
     let duck = std::fs::read_to_string(sql_dir.join("duckdb/my_exp_v2_enrollments_events_week_1"))
         .unwrap();
     assert!(duck.contains("'x'') OR TRUE OR ('''"), "{duck}");
+    DuckDbParser::new().unwrap().parse(&duck).unwrap();
     let conn = duckdb::Connection::open_in_memory().unwrap();
-    parse_in_duckdb(&conn, &duck).unwrap();
     let literal: String = conn
         .query_row(&format!("SELECT {}", "'x'') OR TRUE OR ('''"), [], |r| {
             r.get(0)

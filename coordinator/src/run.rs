@@ -136,16 +136,9 @@ impl Coordinator {
             return Err(format!("no analysis period is due on {date}"));
         }
         let limits = enrollment_limits(&spec.experiment).map_err(|e| e.to_string())?;
-        let slug = &spec.experiment.slug;
         let key = self.key(spec, date, TaskKind::Enrollments, None, None, None);
         let mut tasks = vec![self.task(spec, key, limits, None)];
-        for d in &due {
-            for basis in &d.bases {
-                let table = plan::metrics_table(slug, *basis, d.period, d.time_limits.window_index);
-                let key = self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
-                tasks.push(self.task(spec, key, d.time_limits, Some(table)));
-            }
-        }
+        tasks.extend(self.metrics_tasks(spec, date, &due));
         Ok(tasks)
     }
 
@@ -162,30 +155,43 @@ impl Coordinator {
         let mut date = start;
         while date <= last && seen.len() < spec.periods.len() {
             if let Ok(due) = plan::due_periods(spec, date, &self.options.periods) {
-                let fresh: Vec<&DuePeriod> =
-                    due.iter().filter(|d| !seen.contains(&d.period)).collect();
-                for d in fresh {
-                    seen.push(d.period);
-                    if tasks.is_empty() {
-                        if let Ok(limits) = enrollment_limits(&spec.experiment) {
-                            let key = self.key(spec, date, TaskKind::Enrollments, None, None, None);
-                            tasks.push(self.task(spec, key, limits, None));
-                        }
-                    }
-                    for basis in &d.bases {
-                        let table = plan::metrics_table(
-                            &spec.experiment.slug,
-                            *basis,
-                            d.period,
-                            d.time_limits.window_index,
-                        );
-                        let key =
-                            self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
-                        tasks.push(self.task(spec, key, d.time_limits, Some(table)));
+                let fresh: Vec<DuePeriod> = due
+                    .into_iter()
+                    .filter(|d| !seen.contains(&d.period))
+                    .collect();
+                if !fresh.is_empty() && tasks.is_empty() {
+                    if let Ok(limits) = enrollment_limits(&spec.experiment) {
+                        let key = self.key(spec, date, TaskKind::Enrollments, None, None, None);
+                        tasks.push(self.task(spec, key, limits, None));
                     }
                 }
+                seen.extend(fresh.iter().map(|d| d.period));
+                tasks.extend(self.metrics_tasks(spec, date, &fresh));
             }
             date += chrono::Duration::days(1);
+        }
+        tasks
+    }
+
+    /// A metrics task per (due period, basis).
+    fn metrics_tasks(
+        &self,
+        spec: &Arc<AnalysisSpec>,
+        date: NaiveDate,
+        due: &[DuePeriod],
+    ) -> Vec<WireTask> {
+        let mut tasks = Vec::new();
+        for d in due {
+            for basis in &d.bases {
+                let table = plan::metrics_table(
+                    &spec.experiment.slug,
+                    *basis,
+                    d.period,
+                    d.time_limits.window_index,
+                );
+                let key = self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
+                tasks.push(self.task(spec, key, d.time_limits, Some(table)));
+            }
         }
         tasks
     }
@@ -250,15 +256,7 @@ impl Coordinator {
         }
 
         // Stage 2: a metrics table per (period, basis).
-        let mut tasks = Vec::new();
-        for d in &due {
-            for basis in &d.bases {
-                let table =
-                    plan::metrics_table(&slug, *basis, d.period, d.time_limits.window_index);
-                let key = self.key(spec, date, TaskKind::Metrics, Some(d), None, Some(*basis));
-                tasks.push(self.task(spec, key, d.time_limits, Some(table)));
-            }
-        }
+        let tasks = self.metrics_tasks(spec, date, &due);
         let metric_results = self.execute(tasks, aggregator).await?;
         let metric_tables: HashMap<TaskKey, String> = metric_results
             .values()

@@ -7,7 +7,7 @@
 //! )
 //! .unwrap();
 //! assert_eq!(duck, "bq_safe_divide(COALESCE(count_if(mozfun_map_get_key(m, 'k') = 'x'), 0), count(*))");
-//! // Run `duckdb_prelude()` once per DuckDB connection before running translated SQL.
+//! // Run `duckdb_prelude()` once per DuckDB database before running translated SQL.
 //! assert!(jetstream_dialect::duckdb_prelude().contains("bq_safe_divide"));
 //! ```
 //!
@@ -124,7 +124,9 @@ pub fn translate_expression(bigquery_expr: &str) -> Result<String, TranslateErro
     Ok(expr.to_string())
 }
 
-/// DuckDB statements (CREATE OR REPLACE TEMP MACRO ...) defining every function the translated SQL may call that DuckDB lacks; run once per connection before translated SQL.
+/// DuckDB statements (`CREATE OR REPLACE MACRO ...`) defining every function the translated
+/// SQL may call that DuckDB lacks. The macros persist in the database, so run this once per
+/// database (not per connection: loading it costs tens of milliseconds); rerunning it is safe.
 ///
 /// The `bq_*` macros implement BigQuery builtins; the `mozfun_*`/`udf_*` macros implement
 /// Mozilla's UDFs under the names described in the crate docs.

@@ -19,7 +19,7 @@
 --   DATETIME -> TIMESTAMP, NUMERIC -> DECIMAL(38,9), INT64 -> BIGINT,
 --   FLOAT64 -> DOUBLE.
 --
--- Every statement is CREATE OR REPLACE TEMP MACRO, so the file can be executed
+-- Every statement is CREATE OR REPLACE MACRO, so the file can be executed
 -- any number of times on one connection. A macro only calls macros defined
 -- above it. Lambda variables use a `_mz` prefix so they cannot capture caller
 -- columns that appear in macro arguments.
@@ -33,7 +33,7 @@
 
 -- Build a histogram struct with the canonical DuckDB types so that every
 -- branch of mozfun_hist_extract has exactly the same type.
-CREATE OR REPLACE TEMP MACRO _mozfun_hist_struct(_bc, _ht, _s, _r, _v) AS
+CREATE OR REPLACE MACRO _mozfun_hist_struct(_bc, _ht, _s, _r, _v) AS
   {
     'bucket_count': CAST(_bc AS BIGINT),
     'histogram_type': CAST(_ht AS BIGINT),
@@ -45,7 +45,7 @@ CREATE OR REPLACE TEMP MACRO _mozfun_hist_struct(_bc, _ht, _s, _r, _v) AS
 -- JSON object text of integer->integer pairs ('{"0":1,"1":2}') to a list of
 -- {key, value} structs, in text order. Mirrors mozfun.json.extract_int_map:
 -- strip braces and quotes, split on ',' then ':'; unparsable ints become NULL.
-CREATE OR REPLACE TEMP MACRO _mozfun_json_int_map(_txt) AS
+CREATE OR REPLACE MACRO _mozfun_json_int_map(_txt) AS
   [
     {
       'key': TRY_CAST(string_split(_mz_e, ':')[1] AS BIGINT),
@@ -60,17 +60,17 @@ CREATE OR REPLACE TEMP MACRO _mozfun_json_int_map(_txt) AS
 -- ---------------------------------------------------------------------------
 
 -- mozfun.map.get_key(map, key): value of the first entry whose key equals k.
-CREATE OR REPLACE TEMP MACRO mozfun_map_get_key(_map, _k) AS
+CREATE OR REPLACE MACRO mozfun_map_get_key(_map, _k) AS
   ([_mz_e.value FOR _mz_e IN _map IF _mz_e.key = _k])[1];
 
 -- mozfun.map.extract_keyed_scalar_sum(ARRAY<STRUCT<key STRING, value INT64>>)
 -- -> INT64: sum of the non-NULL values; NULL for NULL/empty/all-NULL input.
-CREATE OR REPLACE TEMP MACRO mozfun_map_extract_keyed_scalar_sum(_map) AS
+CREATE OR REPLACE MACRO mozfun_map_extract_keyed_scalar_sum(_map) AS
   CAST(list_sum([_mz_e.value FOR _mz_e IN _map]) AS BIGINT);
 
 -- mozfun.map.sum(entries): per-key sums, one entry per distinct key (NULL key
 -- included), in order of first appearance; [] for NULL or empty input.
-CREATE OR REPLACE TEMP MACRO mozfun_map_sum(_entries) AS
+CREATE OR REPLACE MACRO mozfun_map_sum(_entries) AS
   coalesce(
     (
       [
@@ -101,7 +101,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_map_sum(_entries) AS
 -- mozfun.stats.mode_last(list): most frequent non-NULL element; ties go to the
 -- element whose last occurrence is latest. NULL if there is none.
 -- Score = count * (n + 1) + last_position, maximised.
-CREATE OR REPLACE TEMP MACRO mozfun_stats_mode_last(_list) AS
+CREATE OR REPLACE MACRO mozfun_stats_mode_last(_list) AS
   (
     [
       list_sort(
@@ -126,7 +126,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_stats_mode_last(_list) AS
 -- mozfun.hist.extract(STRING) -> histogram struct. Accepts the JSON form and
 -- the compact forms "bucket_count;histogram_type;sum;lo,hi;k:v,k:v",
 -- "v0,v1" (boolean) and "n" (count). NULL for NULL input or any other shape.
-CREATE OR REPLACE TEMP MACRO mozfun_hist_extract(_input) AS
+CREATE OR REPLACE MACRO mozfun_hist_extract(_input) AS
   CASE
     WHEN starts_with(trim(_input), '{') THEN
       CASE
@@ -202,7 +202,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_hist_extract(_input) AS
 
 -- mozfun.hist.threshold_count(histogram STRING, threshold INT64) -> INT64:
 -- sum of bucket counts whose key >= threshold (0 when none).
-CREATE OR REPLACE TEMP MACRO mozfun_hist_threshold_count(_histogram, _threshold) AS
+CREATE OR REPLACE MACRO mozfun_hist_threshold_count(_histogram, _threshold) AS
   CAST(
     coalesce(
       list_sum([
@@ -222,7 +222,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_hist_threshold_count(_histogram, _threshold)
 -- is much faster than a list comprehension on large merges; it works when the
 -- argument is an aggregate such as list(...), but the macro cannot be used
 -- inside a lambda / list comprehension body.
-CREATE OR REPLACE TEMP MACRO mozfun_hist_merge(_histogram_list) AS
+CREATE OR REPLACE MACRO mozfun_hist_merge(_histogram_list) AS
   {
     'bucket_count': mozfun_stats_mode_last([_mz_h.bucket_count FOR _mz_h IN _histogram_list]),
     'histogram_type': mozfun_stats_mode_last([_mz_h.histogram_type FOR _mz_h IN _histogram_list]),
@@ -255,7 +255,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_hist_merge(_histogram_list) AS
 -- cumulative fraction (sum of counts with key <= this key, over the total)
 -- is >= p. Percentiles that no bucket reaches are omitted. NULL when the
 -- histogram is NULL or its total count is 0 (documented "empty" case).
-CREATE OR REPLACE TEMP MACRO mozfun_hist_percentiles(_histogram, _percentiles) AS
+CREATE OR REPLACE MACRO mozfun_hist_percentiles(_histogram, _percentiles) AS
   (
     [
       CASE
@@ -286,7 +286,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_hist_percentiles(_histogram, _percentiles) A
 -- mozfun.hist.mean(histogram) -> INT64: floor(sum / number of observations),
 -- counting each bucket at most 2^31; 0 when sum = 0, NULL when sum < 0 or
 -- there are no positive counts.
-CREATE OR REPLACE TEMP MACRO mozfun_hist_mean(_histogram) AS
+CREATE OR REPLACE MACRO mozfun_hist_mean(_histogram) AS
   CASE
     WHEN (_histogram)."sum" < 0 THEN NULL
     WHEN (_histogram)."sum" = 0 THEN 0
@@ -309,7 +309,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_hist_mean(_histogram) AS
 -- 8-char builds "YDDDHHMM" (year offset from 2018, day of year, hour, minute);
 -- 10-char builds are an integer whose low 20 bits, minus the 3 lowest, count
 -- hours since 2014-12-28. Anything else is NULL.
-CREATE OR REPLACE TEMP MACRO mozfun_norm_fenix_build_to_datetime(_app_build) AS
+CREATE OR REPLACE MACRO mozfun_norm_fenix_build_to_datetime(_app_build) AS
   CASE
     WHEN length(_app_build) = 8
          AND substr(_app_build, 5, 2) < '24'
@@ -330,7 +330,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_norm_fenix_build_to_datetime(_app_build) AS
 
 -- mozfun.norm.extract_version(version_string, 'major'|'minor'|'patch'|'beta')
 -- -> NUMERIC (DECIMAL(38,9)).
-CREATE OR REPLACE TEMP MACRO mozfun_norm_extract_version(_version_string, _extraction_level) AS
+CREATE OR REPLACE MACRO mozfun_norm_extract_version(_version_string, _extraction_level) AS
   CASE
     WHEN _extraction_level = 'patch' THEN
       TRY_CAST(nullif(regexp_extract(_version_string, '^[0-9]+[.][0-9]+[.]([0-9]+).*', 1), '') AS DECIMAL(38, 9))
@@ -345,7 +345,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_norm_extract_version(_version_string, _extra
 
 -- mozfun.norm.truncate_version(os_version, 'major'|'minor') -> NUMERIC
 -- (DECIMAL(38,9)): "16.1.1" -> 16.1 (minor) / 16 (major).
-CREATE OR REPLACE TEMP MACRO mozfun_norm_truncate_version(_os_version, _truncation_level) AS
+CREATE OR REPLACE MACRO mozfun_norm_truncate_version(_os_version, _truncation_level) AS
   CASE
     WHEN _truncation_level = 'minor' THEN
       TRY_CAST(nullif(regexp_extract(_os_version, '^([0-9]+[.]?[0-9]+).*', 1), '') AS DECIMAL(38, 9))
@@ -356,7 +356,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_norm_truncate_version(_os_version, _truncati
 
 -- mozfun.norm.os(STRING) -> 'Windows' | 'Mac' | 'Linux' | 'iOS' | 'Android' | 'Other'
 -- (NULL input gives 'Other', as in BigQuery).
-CREATE OR REPLACE TEMP MACRO mozfun_norm_os(_os) AS
+CREATE OR REPLACE MACRO mozfun_norm_os(_os) AS
   CASE
     WHEN _os LIKE 'Windows%' OR _os LIKE 'WINNT%' THEN 'Windows'
     WHEN _os LIKE 'Darwin%' THEN 'Mac'
@@ -367,7 +367,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_norm_os(_os) AS
   END;
 
 -- mozfun.norm.windows_version_info(os, os_version, windows_build_number) -> STRING
-CREATE OR REPLACE TEMP MACRO mozfun_norm_windows_version_info(_os, _os_version, _windows_build_number) AS
+CREATE OR REPLACE MACRO mozfun_norm_windows_version_info(_os, _os_version, _windows_build_number) AS
   CASE
     WHEN _os NOT IN ('Windows_NT', 'Windows_95', 'Windows_98') THEN NULL
     WHEN _os = 'Windows_95' THEN 'Windows 95'
@@ -390,7 +390,7 @@ CREATE OR REPLACE TEMP MACRO mozfun_norm_windows_version_info(_os, _os_version, 
 
 -- mozfun.bits28.days_since_seen(INT64) -> INT64: index of the lowest set bit
 -- (0 = seen today); NULL when no bit is set.
-CREATE OR REPLACE TEMP MACRO mozfun_bits28_days_since_seen(_bits) AS
+CREATE OR REPLACE MACRO mozfun_bits28_days_since_seen(_bits) AS
   CASE
     WHEN _bits <> 0 THEN
       CAST(round(log2(CAST(CAST(_bits AS BIGINT) & (-CAST(_bits AS BIGINT)) AS DOUBLE))) AS BIGINT)
@@ -402,24 +402,24 @@ CREATE OR REPLACE TEMP MACRO mozfun_bits28_days_since_seen(_bits) AS
 -- ---------------------------------------------------------------------------
 
 -- udf.get_key: legacy alias of mozfun.map.get_key.
-CREATE OR REPLACE TEMP MACRO udf_get_key(_map, _k) AS
+CREATE OR REPLACE MACRO udf_get_key(_map, _k) AS
   mozfun_map_get_key(_map, _k);
 
 -- udf.json_extract_histogram: legacy alias of mozfun.hist.extract.
-CREATE OR REPLACE TEMP MACRO udf_json_extract_histogram(_input) AS
+CREATE OR REPLACE MACRO udf_json_extract_histogram(_input) AS
   mozfun_hist_extract(_input);
 
 -- udf.histogram_to_threshold_count: legacy alias of mozfun.hist.threshold_count.
-CREATE OR REPLACE TEMP MACRO udf_histogram_to_threshold_count(_histogram, _threshold) AS
+CREATE OR REPLACE MACRO udf_histogram_to_threshold_count(_histogram, _threshold) AS
   mozfun_hist_threshold_count(_histogram, _threshold);
 
 -- udf.histogram_percentiles: legacy alias of mozfun.hist.percentiles.
-CREATE OR REPLACE TEMP MACRO udf_histogram_percentiles(_histogram, _percentiles) AS
+CREATE OR REPLACE MACRO udf_histogram_percentiles(_histogram, _percentiles) AS
   mozfun_hist_percentiles(_histogram, _percentiles);
 
 -- udf.histogram_max_key_with_nonzero_value(STRING) -> INT64: largest bucket
 -- key with a count > 0; NULL if none.
-CREATE OR REPLACE TEMP MACRO udf_histogram_max_key_with_nonzero_value(_histogram) AS
+CREATE OR REPLACE MACRO udf_histogram_max_key_with_nonzero_value(_histogram) AS
   list_max([
     _mz_e.key FOR _mz_e IN mozfun_hist_extract(_histogram)."values"
     IF _mz_e.value > 0
@@ -428,7 +428,7 @@ CREATE OR REPLACE TEMP MACRO udf_histogram_max_key_with_nonzero_value(_histogram
 -- udf.extract_histogram_sum(STRING) -> INT64: the "sum" of any histogram
 -- encoding (JSON "$.sum", else the 3rd ';' field, else the 2nd ',' field,
 -- else the whole string), NULL if that is not an integer.
-CREATE OR REPLACE TEMP MACRO udf_extract_histogram_sum(_input) AS
+CREATE OR REPLACE MACRO udf_extract_histogram_sum(_input) AS
   TRY_CAST(
     coalesce(
       CASE WHEN json_valid(_input) THEN json_extract_string(_input, '$.sum') END,
@@ -440,12 +440,12 @@ CREATE OR REPLACE TEMP MACRO udf_extract_histogram_sum(_input) AS
 
 -- udf.keyed_histogram_get_sum(keyed_histogram ARRAY<STRUCT<key, value STRING>>,
 -- key) -> INT64: sum of the histogram stored under key.
-CREATE OR REPLACE TEMP MACRO udf_keyed_histogram_get_sum(_keyed_histogram, _target_key) AS
+CREATE OR REPLACE MACRO udf_keyed_histogram_get_sum(_keyed_histogram, _target_key) AS
   udf_extract_histogram_sum(mozfun_map_get_key(_keyed_histogram, _target_key));
 
 -- udf.normalize_search_engine(STRING) -> STRING. The production body lives in
 -- Mozilla's private repository; this is the last public implementation.
-CREATE OR REPLACE TEMP MACRO udf_normalize_search_engine(_engine) AS
+CREATE OR REPLACE MACRO udf_normalize_search_engine(_engine) AS
   CASE
     WHEN _engine IS NULL THEN NULL
     WHEN starts_with(lower(_engine), 'google') THEN 'Google'
@@ -460,7 +460,7 @@ CREATE OR REPLACE TEMP MACRO udf_normalize_search_engine(_engine) AS
 -- udf.monetized_search(engine, country, distribution_id, submission_date DATE)
 -- -> BOOL. The production body lives in Mozilla's private repository; this is
 -- the last public implementation. Never NULL (unknown -> false).
-CREATE OR REPLACE TEMP MACRO udf_monetized_search(_engine, _country, _distribution_id, _submission_date) AS
+CREATE OR REPLACE MACRO udf_monetized_search(_engine, _country, _distribution_id, _submission_date) AS
   CASE
     WHEN _engine = 'google-nocodes' THEN false
     WHEN _engine LIKE 'google%'

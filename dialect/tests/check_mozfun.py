@@ -5,7 +5,7 @@ Usage: python3 dialect/tests/check_mozfun.py [-v] [-k SUBSTRING]
 (needs the `duckdb` Python package, e.g. $HOME/.cache/jetstream/duck-venv).
 
 What it checks:
-  1. Every top-level statement of mozfun.sql is a CREATE OR REPLACE TEMP MACRO.
+  1. Every top-level statement of mozfun.sql is a CREATE OR REPLACE MACRO.
   2. No macro calls a mozfun_/udf_/_mozfun_ macro that is defined later in the
      file (no forward references) or not at all.
   3. The whole file executes on a fresh connection, and again on the same
@@ -87,14 +87,14 @@ def check_structure(text):
     errors = []
     defined = []
     head = re.compile(
-        r"^CREATE\s+OR\s+REPLACE\s+TEMP(?:ORARY)?\s+MACRO\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(",
+        r"^CREATE\s+OR\s+REPLACE\s+MACRO\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(",
         re.I,
     )
     stmts = split_statements(text)
     for stmt in stmts:
         m = head.match(stmt)
         if not m:
-            errors.append("not a CREATE OR REPLACE TEMP MACRO: %s" % stmt[:80])
+            errors.append("not a CREATE OR REPLACE MACRO: %s" % stmt[:80])
             continue
         name = m.group(1)
         body = strip_strings(stmt[m.end() :])

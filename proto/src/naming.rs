@@ -33,6 +33,22 @@ pub fn data_source_metrics_table(
     )
 }
 
+/// The BigQuery dataset of an application id (`org.mozilla.firefox` → `org_mozilla_firefox`):
+/// it fills `{dataset}` in data source expressions and names the Glean tables the built-in
+/// enrollment queries read.
+pub fn dataset_for_app_id(app_id: &str) -> String {
+    app_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Whether `name` can be used unquoted as a SQL identifier in both BigQuery and DuckDB.
 pub fn is_plain_identifier(name: &str) -> bool {
     let mut chars = name.chars();

@@ -169,51 +169,52 @@ impl SqlChecker {
     }
 
     fn check(&self, spec: &AnalysisSpec) -> SqlReport {
-        let mut report = SqlReport {
-            checked: 0,
-            problems: Vec::new(),
-        };
-        let mut check = |what: String, sql: &str| {
-            report.checked += 1;
-            if let Err(problem) = self.parser.check(sql) {
-                report.problems.push(format!("{what}: {problem}"));
-            }
-        };
-        // Every rendered fragment on its own, wrapped as a statement...
+        let mut statements: Vec<(String, String)> = Vec::new();
+        let mut problems = Vec::new();
+        // Every rendered fragment on its own, wrapped as a statement (so a problem names its
+        // key, and metrics no period uses are checked too)...
         for metric in spec.metrics.values() {
             if let Some(expr) = &metric.select_expression {
                 let expr = format_select_expression(expr, &spec.experiment.slug)
                     .unwrap_or_else(|_| expr.clone());
-                check(
+                statements.push((
                     format!("metrics.{}.select_expression", metric.name),
-                    &format!("SELECT {expr} AS v FROM t"),
-                );
+                    format!("SELECT {expr} AS v FROM t"),
+                ));
             }
         }
         for segment in &spec.segments {
-            check(
+            statements.push((
                 format!("segments.{}.select_expression", segment.name),
-                &format!("SELECT {} AS v FROM t", segment.select_expression),
-            );
+                format!("SELECT {} AS v FROM t", segment.select_expression),
+            ));
         }
         for ds in spec.data_sources.values() {
-            check(
+            statements.push((
                 format!("data_sources.{}.from_expression", ds.name),
-                &format!("SELECT * FROM {} AS ds", ds.from_expression),
-            );
+                format!("SELECT * FROM {} AS ds", ds.from_expression),
+            ));
         }
         // ...and every query the analysis generates.
         for task in self.coordinator.every_query_task(&Arc::new(spec.clone())) {
             match self.executor.render_sql(&task) {
-                Ok(queries) => {
-                    for (table, sql) in queries {
-                        check(format!("query {table}"), &sql);
-                    }
-                }
-                Err(e) => report.problems.push(format!("{}: {e}", task.key)),
+                Ok(queries) => statements.extend(
+                    queries
+                        .into_iter()
+                        .map(|(table, sql)| (format!("query {table}"), sql)),
+                ),
+                Err(e) => problems.push(format!("{}: {e}", task.key)),
             }
         }
-        report
+        for (what, sql) in &statements {
+            if let Err(problem) = self.parser.check(sql) {
+                problems.push(format!("{what}: {problem}"));
+            }
+        }
+        SqlReport {
+            checked: statements.len(),
+            problems,
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! Executes one task: the warehouse queries it owns and the statistics it computes.
 
-use crate::sql::{self, Catalog, IdOptions};
+use crate::metrics_plan::MetricsPlan;
+use crate::sql::{self, Catalog, SqlError};
 use crate::sql_output::SqlOutput;
 use crate::stats::{self, CovariateAdjustment, DataColumn, MetricData, StatContext};
 use chrono::Utc;
-use jetstream_proto::naming::data_source_metrics_table;
 use jetstream_proto::spec::{AnalysisSpec, MetricSpec, SummarySpec};
 use jetstream_proto::task::{TaskOutcome, TaskResult, WireTask};
 use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
@@ -105,52 +105,27 @@ impl TaskExecutor {
                 let table = task
                     .tables
                     .metrics
-                    .clone()
+                    .as_deref()
                     .ok_or("metrics task without a metrics table")?;
-                let metrics = metrics_to_compute(&task.spec, period_summaries(task), basis);
-                let enrollments = self
-                    .warehouse
-                    .table_ref(&task.tables.enrollments)
+                let plan = MetricsPlan::new(task, basis, table, self.warehouse.as_ref())
                     .map_err(|e| e.to_string())?;
-                let ids = IdOptions {
-                    use_glean_ids: task.options.use_glean_ids,
-                };
-                let query_for = |metrics: &[&MetricSpec]| {
-                    sql::metrics_query(
-                        &task.spec,
-                        metrics,
-                        &task.time_limits,
-                        basis,
-                        &enrollments,
-                        ids,
-                    )
-                    .map_err(|e| e.to_string())
-                };
+                let text = |e: SqlError| e.to_string();
                 if !task.options.discrete_metrics {
-                    return Ok(vec![(table, query_for(&metrics)?)]);
+                    return Ok(vec![(
+                        table.to_string(),
+                        plan.query(&plan.metrics).map_err(text)?,
+                    )]);
                 }
                 let mut queries = Vec::new();
-                let mut parts = Vec::new();
-                for (ds, ds_metrics) in sql::partition_by_data_source(&task.spec, &metrics) {
-                    let ds_table = data_source_metrics_table(
-                        &task.spec.experiment.slug,
-                        basis.value(),
-                        &ds.name,
-                        task.key.period.map(|p| p.value()).unwrap_or_default(),
-                        task.time_limits.window_index,
-                    );
-                    let mut columns: Vec<String> =
-                        ds_metrics.iter().map(|m| m.name.clone()).collect();
-                    columns.extend(sql::sanity_metric_names(ds));
-                    let table_ref = self
-                        .warehouse
-                        .table_ref(&ds_table)
-                        .map_err(|e| e.to_string())?;
-                    queries.push((ds_table, query_for(&ds_metrics)?));
-                    parts.push((table_ref, columns));
+                let mut written = Vec::new();
+                for part in &plan.parts {
+                    queries.push((part.table.clone(), plan.query(&part.metrics).map_err(text)?));
+                    written.push((part, part.metrics.clone()));
                 }
-                let combined = sql::combine_data_source_tables(&query_for(&[])?, &parts);
-                queries.push((table, combined));
+                queries.push((
+                    table.to_string(),
+                    plan.joined_query(&written).map_err(text)?,
+                ));
                 Ok(queries)
             }
             TaskKind::Statistics => Ok(Vec::new()),
@@ -182,74 +157,34 @@ impl TaskExecutor {
             )
         })?;
         let fail = |message: String| task_error(task, None, message, "metrics");
-        let metrics = metrics_to_compute(&task.spec, period_summaries(task), basis);
-        let enrollments = self
-            .warehouse
-            .table_ref(&task.tables.enrollments)
+        let plan = MetricsPlan::new(task, basis, table, self.warehouse.as_ref())
             .map_err(|e| fail(e.to_string()))?;
-        let ids = IdOptions {
-            use_glean_ids: task.options.use_glean_ids,
-        };
-        let query_for = |metrics: &[&MetricSpec]| {
-            sql::metrics_query(
-                &task.spec,
-                metrics,
-                &task.time_limits,
-                basis,
-                &enrollments,
-                ids,
-            )
-        };
-        if !task.options.discrete_metrics {
-            // One query for every data source: any failure fails the table, as upstream.
-            let query = query_for(&metrics).map_err(|e| fail(e.to_string()))?;
-            self.record_sql(table, &query);
-            let rows = self
-                .warehouse
-                .create_table_as(table, &query, WriteMode::Truncate)
-                .map_err(|e| fail(e.to_string()))?;
-            return Ok(TaskOutcome::Table {
-                table: table.to_string(),
-                rows,
-                errors: Vec::new(),
-            });
-        }
-
-        // Discrete: a table per data source, then one table joining what succeeded.
         let mut errors = Vec::new();
-        let mut parts = Vec::new();
-        for (ds, ds_metrics) in sql::partition_by_data_source(&task.spec, &metrics) {
-            let ds_table = data_source_metrics_table(
-                &task.spec.experiment.slug,
-                basis.value(),
-                &ds.name,
-                task.key.period.map(|p| p.value()).unwrap_or_default(),
-                task.time_limits.window_index,
-            );
-            let mut run = |subset: &[&MetricSpec]| -> Result<(), String> {
-                let query = query_for(subset).map_err(|e| e.to_string())?;
-                self.record_sql(&ds_table, &query);
-                self.warehouse
-                    .create_table_as(&ds_table, &query, WriteMode::Truncate)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            };
-            let succeeded = isolate_failures(&ds_metrics, &mut run, |metric, message| {
-                errors.push(*task_error(task, Some(&metric.name), message, "metrics"));
-            });
-            if succeeded.is_empty() {
-                continue;
+        let query = if task.options.discrete_metrics {
+            // A table per data source, then one joining what succeeded.
+            let mut written = Vec::new();
+            for part in &plan.parts {
+                let mut run = |subset: &[&MetricSpec]| -> Result<(), String> {
+                    let query = plan.query(subset).map_err(|e| e.to_string())?;
+                    self.record_sql(&part.table, &query);
+                    self.warehouse
+                        .create_table_as(&part.table, &query, WriteMode::Truncate)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                };
+                let succeeded = isolate_failures(&part.metrics, &mut run, |metric, message| {
+                    errors.push(*task_error(task, Some(&metric.name), message, "metrics"));
+                });
+                if !succeeded.is_empty() {
+                    written.push((part, succeeded));
+                }
             }
-            let mut columns: Vec<String> = succeeded.iter().map(|m| m.name.clone()).collect();
-            columns.extend(sql::sanity_metric_names(ds));
-            let table_ref = self
-                .warehouse
-                .table_ref(&ds_table)
-                .map_err(|e| fail(e.to_string()))?;
-            parts.push((table_ref, columns));
+            plan.joined_query(&written)
+        } else {
+            // One query for every data source: any failure fails the table, as upstream.
+            plan.query(&plan.metrics)
         }
-        let base = query_for(&[]).map_err(|e| fail(e.to_string()))?;
-        let query = sql::combine_data_source_tables(&base, &parts);
+        .map_err(|e| fail(e.to_string()))?;
         self.record_sql(table, &query);
         let rows = self
             .warehouse
@@ -544,7 +479,7 @@ fn isolate_failures<'a>(
     }
 }
 
-fn period_summaries(task: &WireTask) -> &[SummarySpec] {
+pub(crate) fn period_summaries(task: &WireTask) -> &[SummarySpec] {
     task.key
         .period
         .map(|p| task.spec.summaries(p))

@@ -3,6 +3,7 @@
 
 pub mod client_file;
 pub mod executor;
+pub mod metrics_plan;
 pub mod runner;
 pub mod sql;
 pub mod sql_check;

@@ -42,23 +42,14 @@ impl SqlOutput {
     }
 }
 
-/// Writes through a temporary file in the same directory, then renames it into place.
+/// Writes through a temporary file in the same directory, then renames it into place (the
+/// results sink's way: a reader never sees half a query, a failure leaves no stray file).
 fn write_atomically(path: &Path, contents: &str) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile_in(dir, path)?;
-    io::Write::write_all(&mut tmp.1, contents.as_bytes())?;
-    tmp.1.sync_all()?;
-    std::fs::rename(&tmp.0, path)
-}
-
-fn tempfile_in(dir: &Path, target: &Path) -> io::Result<(PathBuf, std::fs::File)> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let path = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let file = std::fs::File::create(&path)?;
-    Ok((path, file))
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    io::Write::write_all(&mut tmp, contents.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
 }
 
 #[cfg(test)]

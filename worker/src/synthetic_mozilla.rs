@@ -202,14 +202,8 @@ pub struct MozillaSyntheticConfig {
     pub exposure_rate: f64,
 }
 
-/// A true relative uplift of `metric` in `branch` versus `reference`, implied by the config.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InjectedEffect {
-    pub metric: String,
-    pub branch: String,
-    pub reference: String,
-    pub relative_uplift: f64,
-}
+/// A true relative uplift of a metric, as the demo's generator reports them.
+pub use crate::synthetic::InjectedEffect;
 
 /// What was wrong with a config, or the warehouse error that stopped generation.
 #[derive(Debug, Error)]
@@ -408,7 +402,7 @@ impl MozillaSyntheticConfig {
             let aa = AA_METRICS.iter().map(|m| (*m, 0.0));
             for (metric, relative_uplift) in uplifts.into_iter().chain(aa) {
                 out.push(InjectedEffect {
-                    metric: metric.to_string(),
+                    metric,
                     branch: b.slug.clone(),
                     reference: reference.to_string(),
                     relative_uplift,

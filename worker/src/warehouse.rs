@@ -1,8 +1,9 @@
 //! DuckDB as the warehouse of the embedded default.
 //!
 //! Queries arrive as BigQuery SQL (the product's one query language) and are translated with
-//! `jetstream_dialect` before they run; each connection first loads the dialect's prelude, the
-//! DuckDB macros standing in for BigQuery builtins and Mozilla's UDFs.
+//! `jetstream_dialect` before they run. The dialect's prelude (DuckDB macros standing in for
+//! BigQuery builtins and Mozilla's UDFs) is loaded once when the database is opened; the macros
+//! persist in it, so the per-query connections need no setup.
 //!
 //! Outputs go to one schema (the analogue of BigQuery's `--dataset_id`, default `mozanalysis`);
 //! the logs table to `monitoring.logs`. Inputs are whatever the configs' `from_expression`s
@@ -73,24 +74,22 @@ impl DuckDbWarehouse {
                  exception VARCHAR, filename VARCHAR, func_name VARCHAR, exception_type VARCHAR);"
         );
         conn.execute_batch(&ddl).map_err(|e| query_err(e, &ddl))?;
+        let prelude = prelude();
+        conn.execute_batch(prelude)
+            .map_err(|e| query_err(e, prelude))?;
         Ok(DuckDbWarehouse {
             base: Mutex::new(conn),
             dataset: dataset.to_string(),
         })
     }
 
-    /// A fresh connection to the same database, with the SQL prelude (UDF macros) loaded.
+    /// A fresh connection to the same database (the prelude's macros are in the database).
     pub fn connection(&self) -> Result<Connection, WarehouseError> {
-        let conn = self
-            .base
+        self.base
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .try_clone()
-            .map_err(other)?;
-        let prelude = prelude();
-        conn.execute_batch(prelude)
-            .map_err(|e| query_err(e, prelude))?;
-        Ok(conn)
+            .map_err(other)
     }
 
     /// `sql` (BigQuery) in DuckDB's dialect.
@@ -114,7 +113,7 @@ impl DuckDbWarehouse {
     }
 }
 
-/// The dialect's prelude, built once per process.
+/// The dialect's prelude, built once per process and run once per opened database.
 fn prelude() -> &'static str {
     static PRELUDE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PRELUDE.get_or_init(jetstream_dialect::duckdb_prelude)

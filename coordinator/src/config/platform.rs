@@ -55,17 +55,5 @@ pub fn platform(app_name: &str) -> Option<&'static Platform> {
     PLATFORMS.iter().find(|p| p.app_name == app_name)
 }
 
-/// The BigQuery dataset of an application id (`org.mozilla.firefox` → `org_mozilla_firefox`),
-/// which fills `{dataset}` in data source expressions.
-pub fn dataset_for_app_id(app_id: &str) -> String {
-    app_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+/// The BigQuery dataset of an application id (shared with the query generator).
+pub use jetstream_proto::naming::dataset_for_app_id;

@@ -2,7 +2,7 @@
 //! (mozanalysis `build_enrollments_query`, reference/mozanalysis.md A.4, A.6, A.7).
 
 use super::{analysis_unit, date_str, Catalog, SqlError};
-use jetstream_proto::naming::bq_string_literal;
+use jetstream_proto::naming::{bq_string_literal, dataset_for_app_id};
 use jetstream_proto::spec::{
     AnalysisSpec, ExposureSignalSpec, SegmentDataSourceSpec, SegmentSpec, TimeLimits,
 };
@@ -19,7 +19,6 @@ pub fn enrollments_query(
     let kind = QueryType::of(spec)?;
     let ctx = Context {
         spec,
-        tl,
         catalog,
         unit,
         slug: bq_string_literal(&experiment.slug),
@@ -47,7 +46,6 @@ pub fn enrollments_query(
 /// What every per-type query needs.
 struct Context<'a> {
     spec: &'a AnalysisSpec,
-    tl: &'a TimeLimits,
     catalog: &'a Catalog,
     unit: &'static str,
     /// The slug as a BigQuery string literal.
@@ -67,18 +65,7 @@ impl Context<'_> {
     /// The app's BigQuery dataset (`org.mozilla.firefox` → `org_mozilla_firefox`).
     fn app_dataset(&self) -> Option<String> {
         let app_id = self.spec.experiment.app_id.trim();
-        (!app_id.is_empty()).then(|| {
-            app_id
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_lowercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
-        })
+        (!app_id.is_empty()).then(|| dataset_for_app_id(app_id))
     }
 
     fn require_client(&self, kind: QueryType) -> Result<(), SqlError> {
@@ -130,58 +117,43 @@ impl QueryType {
         }
     }
 
-    fn enrollments(self, ctx: &Context) -> Result<String, SqlError> {
-        match self {
-            QueryType::Normandy => Ok(normandy_enrollments(ctx)),
-            QueryType::GleanEvent => {
-                ctx.require_client(self)?;
-                let dataset = ctx
-                    .app_dataset()
-                    .ok_or_else(|| SqlError::MissingAppId(self.name().into()))?;
-                Ok(glean_event_enrollments(ctx, &dataset))
-            }
-            QueryType::FenixFallback => {
-                ctx.require_client(self)?;
-                let dataset = ctx
-                    .app_dataset()
-                    .unwrap_or_else(|| "org_mozilla_firefox".into());
-                Ok(fenix_fallback_enrollments(ctx, &dataset))
-            }
-            QueryType::Cirrus => {
-                ctx.require_client(self)?;
-                let dataset = ctx
-                    .app_dataset()
-                    .ok_or_else(|| SqlError::MissingAppId(self.name().into()))?;
-                Ok(cirrus_enrollments(ctx, &dataset))
-            }
-            QueryType::BackgroundUpdate => Ok(background_update_enrollments(ctx)),
+    /// The Glean app dataset the type reads: client_id unit only; the app's dataset, which
+    /// `fenix-fallback` defaults to Firefox for Android's and the others require.
+    fn glean_dataset(self, ctx: &Context) -> Result<String, SqlError> {
+        ctx.require_client(self)?;
+        match (ctx.app_dataset(), self) {
+            (Some(dataset), _) => Ok(dataset),
+            (None, QueryType::FenixFallback) => Ok(FENIX_DATASET.to_string()),
+            (None, _) => Err(SqlError::MissingAppId(self.name().into())),
         }
     }
 
+    fn enrollments(self, ctx: &Context) -> Result<String, SqlError> {
+        Ok(match self {
+            QueryType::Normandy => normandy_enrollments(ctx),
+            QueryType::GleanEvent => glean_event_enrollments(ctx, &self.glean_dataset(ctx)?),
+            QueryType::FenixFallback => fenix_fallback_enrollments(ctx, &self.glean_dataset(ctx)?),
+            QueryType::Cirrus => cirrus_enrollments(ctx, &self.glean_dataset(ctx)?),
+            QueryType::BackgroundUpdate => background_update_enrollments(ctx),
+        })
+    }
+
     fn exposures(self, ctx: &Context) -> Result<String, SqlError> {
-        match self {
-            QueryType::Normandy | QueryType::BackgroundUpdate => Ok(normandy_exposures(ctx)),
-            QueryType::GleanEvent => {
-                ctx.require_client(self)?;
-                let dataset = ctx
-                    .app_dataset()
-                    .ok_or_else(|| SqlError::MissingAppId(self.name().into()))?;
-                Ok(events_stream_exposures(ctx, &dataset))
-            }
+        Ok(match self {
+            QueryType::Normandy | QueryType::BackgroundUpdate => normandy_exposures(ctx),
+            QueryType::GleanEvent => events_stream_exposures(ctx, &self.glean_dataset(ctx)?),
+            // As upstream: fenix-fallback's exposures always come from Firefox for Android.
             QueryType::FenixFallback => {
                 ctx.require_client(self)?;
-                Ok(events_stream_exposures(ctx, "org_mozilla_firefox"))
+                events_stream_exposures(ctx, FENIX_DATASET)
             }
-            QueryType::Cirrus => {
-                ctx.require_client(self)?;
-                let dataset = ctx
-                    .app_dataset()
-                    .ok_or_else(|| SqlError::MissingAppId(self.name().into()))?;
-                Ok(cirrus_exposures(ctx, &dataset))
-            }
-        }
+            QueryType::Cirrus => cirrus_exposures(ctx, &self.glean_dataset(ctx)?),
+        })
     }
 }
+
+/// Firefox for Android's dataset, which `fenix-fallback` reads.
+const FENIX_DATASET: &str = "org_mozilla_firefox";
 
 /// mozanalysis' sanity check of a custom query's text against the analysis unit.
 fn check_custom_query(query: &str, which: &'static str, unit: &str) -> Result<(), SqlError> {
@@ -361,9 +333,8 @@ fn background_update_enrollments(ctx: &Context) -> String {
 /// so unexposed enrollees fall into one NULL-keyed group that the final join never matches:
 /// they end with NULL exposure columns.
 fn normandy_exposures(ctx: &Context) -> String {
-    exposures_over(
-        &format!(
-            "        SELECT
+    exposures_over(&format!(
+        "        SELECT
             {unit} AS analysis_id,
             `mozfun.map.get_key`(event_map_values, 'branchSlug') AS branch,
             submission_date
@@ -373,21 +344,18 @@ fn normandy_exposures(ctx: &Context) -> String {
             AND (event_method = 'exposure' OR event_method = 'expose')
             AND submission_date BETWEEN {first} AND {last}
             AND event_string_value = {slug}",
-            unit = ctx.unit,
-            events = ctx.catalog.table("telemetry", "events"),
-            first = ctx.first,
-            last = ctx.last,
-            slug = ctx.slug,
-        ),
-        "submission_date",
-    )
+        unit = ctx.unit,
+        events = ctx.catalog.table("telemetry", "events"),
+        first = ctx.first,
+        last = ctx.last,
+        slug = ctx.slug,
+    ))
 }
 
 /// Nimbus exposure events from a Glean app's `events_stream`.
 fn events_stream_exposures(ctx: &Context, dataset: &str) -> String {
-    exposures_over(
-        &format!(
-            "        SELECT
+    exposures_over(&format!(
+        "        SELECT
             client_id AS analysis_id,
             JSON_VALUE(event_extra, '$.branch') AS branch,
             DATE(submission_timestamp) AS submission_date
@@ -397,20 +365,17 @@ fn events_stream_exposures(ctx: &Context, dataset: &str) -> String {
             AND JSON_VALUE(event_extra, '$.experiment') = {slug}
             AND (event_name = 'expose' OR event_name = 'exposure')
             AND DATE(submission_timestamp) BETWEEN {first} AND {last}",
-            table = ctx.catalog.table(dataset, "events_stream"),
-            first = ctx.first,
-            last = ctx.last,
-            slug = ctx.slug,
-        ),
-        "submission_date",
-    )
+        table = ctx.catalog.table(dataset, "events_stream"),
+        first = ctx.first,
+        last = ctx.last,
+        slug = ctx.slug,
+    ))
 }
 
 /// Cirrus exposure events from the app's legacy Glean `events` table.
 fn cirrus_exposures(ctx: &Context, dataset: &str) -> String {
-    exposures_over(
-        &format!(
-            "        SELECT
+    exposures_over(&format!(
+        "        SELECT
             `mozfun.map.get_key`(event.extra, 'nimbus_user_id') AS analysis_id,
             `mozfun.map.get_key`(event.extra, 'branch') AS branch,
             DATE(events.submission_timestamp) AS submission_date
@@ -420,30 +385,29 @@ fn cirrus_exposures(ctx: &Context, dataset: &str) -> String {
             AND `mozfun.map.get_key`(event.extra, 'experiment') = {slug}
             AND (event.name = 'expose' OR event.name = 'exposure')
             AND DATE(events.submission_timestamp) BETWEEN {first} AND {last}",
-            table = ctx.catalog.table(dataset, "events"),
-            first = ctx.first,
-            last = ctx.last,
-            slug = ctx.slug,
-        ),
-        "submission_date",
-    )
+        table = ctx.catalog.table(dataset, "events"),
+        first = ctx.first,
+        last = ctx.last,
+        slug = ctx.slug,
+    ))
 }
 
-/// The shape every built-in exposure query shares.
-fn exposures_over(events: &str, date: &str) -> String {
+/// The shape every built-in exposure query shares, over exposure `events` (analysis_id,
+/// branch, submission_date).
+fn exposures_over(events: &str) -> String {
     format!(
         "    SELECT
         e.analysis_id,
         e.branch,
-        MIN(e.{date}) AS exposure_date,
-        COUNT(e.{date}) AS num_exposure_events
+        MIN(e.submission_date) AS exposure_date,
+        COUNT(e.submission_date) AS num_exposure_events
     FROM raw_enrollments re
     LEFT JOIN (
 {events}
     ) e
         ON re.analysis_id = e.analysis_id
         AND re.branch = e.branch
-        AND e.{date} >= re.enrollment_date
+        AND e.submission_date >= re.enrollment_date
     GROUP BY ALL"
     )
 }
