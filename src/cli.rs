@@ -181,6 +181,14 @@ pub struct Locations {
         required_unless_present = "dry_run"
     )]
     pub warehouse: Option<PathBuf>,
+    /// BigQuery project of the output tables in generated SQL (Jetstream's `--project_id`); on
+    /// DuckDB it only appears in the BigQuery text written by --sql-output-dir.
+    #[arg(
+        long = "project-id",
+        visible_alias = "project_id",
+        default_value = "moz-fx-data-experiments"
+    )]
+    pub project_id: String,
     /// Schema of the output tables (BigQuery's dataset; Jetstream's `--dataset_id`).
     #[arg(
         long = "dataset-id",

@@ -146,6 +146,7 @@ fn injection_inputs(dir: &Path, slug: &str, segment: &str, parameter: &str) -> V
     let experiment = serde_json::json!({
         "slug": slug, "appName": "firefox_desktop", "appId": "firefox-desktop",
         "startDate": "2024-01-01", "endDate": "2024-02-01", "proposedEnrollment": 7,
+        "isEnrollmentPaused": true, "enrollmentEndDate": "2024-01-08",
         "referenceBranch": "control", "isRollout": false, "status": "Complete",
         "branches": [{"slug": "control", "ratio": 1}, {"slug": "treatment", "ratio": 1}],
         "outcomes": [{"slug": "messages", "priority": "primary"}]
@@ -193,7 +194,7 @@ from_expression = "telemetry.clients_daily"
     vec![
         "run".into(),
         "--date".into(),
-        "2024-01-14".into(),
+        "2024-01-15".into(),
         "--experiment-slug".into(),
         slug.into(),
         "--experiments".into(),

@@ -89,7 +89,7 @@ pub fn check_runnable(experiment: &ExperimentSpec, date: NaiveDate) -> Result<()
     }
     let enrollment_open = experiment.experiment_type == "v6"
         && experiment.enrollment_end_date.is_none()
-        && experiment.overrides.enrollment_period.is_none()
+        && !experiment.overrides.enrollment_period_set
         && experiment.overrides.start_date.is_none();
     if enrollment_open {
         return Err(NotRunnable::EnrollmentNotComplete(slug()));
@@ -237,5 +237,19 @@ mod tests {
             check_names(&spec("ok", "bad name")),
             Err(InvalidName::Identifier { kind: "metric", .. })
         ));
+    }
+
+    #[test]
+    fn enrollment_is_complete_once_ended_or_set_by_the_config() {
+        let date = NaiveDate::from_ymd_opt(2024, 1, 20).unwrap();
+        let mut experiment = spec("my-exp", "m").experiment;
+        experiment.enrollment_end_date = None;
+        assert_eq!(
+            check_runnable(&experiment, date),
+            Err(NotRunnable::EnrollmentNotComplete("my-exp".into()))
+        );
+        // As upstream: a config that sets enrollment_period, even to Experimenter's value.
+        experiment.overrides.enrollment_period_set = true;
+        assert_eq!(check_runnable(&experiment, date), Ok(()));
     }
 }

@@ -49,6 +49,13 @@ pub fn dataset_for_app_id(app_id: &str) -> String {
         .collect()
 }
 
+/// Whether `name` is a valid table name for every warehouse: letters, digits and `_` only
+/// (BigQuery's rule; a name may start with a digit, as tables named after slugs like
+/// `1-click-pin` do, so references to tables are always quoted).
+pub fn is_table_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Whether `name` can be used unquoted as a SQL identifier in both BigQuery and DuckDB.
 pub fn is_plain_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -121,6 +128,8 @@ mod tests {
         assert!(is_plain_identifier("active_hours"));
         assert!(!is_plain_identifier("1abc"));
         assert!(!is_plain_identifier("a;drop"));
+        assert!(is_table_name("1_click_pin_enrollments_week_1"));
+        assert!(!is_table_name("a.b") && !is_table_name("") && !is_table_name("a;drop"));
         assert_eq!(sql_string_literal("o'neil"), "'o''neil'");
     }
 }

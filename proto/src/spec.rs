@@ -42,6 +42,10 @@ pub struct ExperimentOverrides {
     pub end_date: Option<NaiveDate>,
     pub enrollment_period: Option<i64>,
     pub skip: Option<bool>,
+    /// The config sets `enrollment_period`, even to Experimenter's value: upstream then treats
+    /// enrollment as complete (its check asks whether the config's value is set at all).
+    #[serde(default)]
+    pub enrollment_period_set: bool,
 }
 
 impl ExperimentOverrides {
@@ -179,6 +183,15 @@ pub struct SegmentDataSourceSpec {
     pub window_end: i64,
     pub client_id_column: String,
     pub submission_date_column: String,
+    /// Join key when the analysis unit is `profile_group_id`.
+    #[serde(default = "default_group_id_column")]
+    pub group_id_column: String,
+    /// Join key for Glean client ids (`--use-glean-ids`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glean_client_id_column: Option<String>,
+    /// Join key for legacy telemetry client ids (Jetstream's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_client_id_column: Option<String>,
 }
 
 fn default_group_id_column() -> String {

@@ -98,6 +98,7 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         use_glean_ids: false,
         locations: Locations {
             warehouse: Some(warehouse_path.clone()),
+            project_id: "moz-fx-data-experiments".to_string(),
             dataset_id: "mozanalysis".to_string(),
             experiments: experiment_path.clone(),
             results: Some(results.display().to_string()),

@@ -175,8 +175,17 @@ fn dry_run(prepared: &Prepared, args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// The DuckDB file, or (only for `--dry-run`, which runs nothing) an empty in-memory one.
 fn open_warehouse(locations: &Locations) -> anyhow::Result<Arc<DuckDbWarehouse>> {
+    let project = |w: DuckDbWarehouse| {
+        w.with_project(&locations.project_id).with_context(|| {
+            format!(
+                "--project-id '{}': expected lowercase letters, digits and '-'",
+                locations.project_id
+            )
+        })
+    };
     let Some(path) = &locations.warehouse else {
-        return Ok(Arc::new(DuckDbWarehouse::in_memory(&locations.dataset_id)?));
+        let warehouse = DuckDbWarehouse::in_memory(&locations.dataset_id)?;
+        return Ok(Arc::new(project(warehouse)?));
     };
     if !path.is_file() {
         bail!(
@@ -186,7 +195,7 @@ fn open_warehouse(locations: &Locations) -> anyhow::Result<Arc<DuckDbWarehouse>>
     }
     let warehouse = DuckDbWarehouse::open(path, &locations.dataset_id)
         .with_context(|| format!("opening warehouse {}", path.display()))?;
-    Ok(Arc::new(warehouse))
+    Ok(Arc::new(project(warehouse)?))
 }
 
 fn results_sink(results: Option<&str>) -> Option<Arc<dyn ResultsSink>> {

@@ -15,6 +15,7 @@ use jetstream_proto::AnalysisPeriod;
 use jetstream_worker::sql::{format_select_expression, Catalog};
 use jetstream_worker::sql_check::DuckDbParser;
 use jetstream_worker::{DuckDbWarehouse, TaskExecutor};
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,40 +53,58 @@ pub fn execute(args: &ValidateConfigArgs) -> anyhow::Result<ExitCode> {
     };
     let today = Utc::now().date_naive();
 
-    // Offline, every resolved analysis also has its queries generated, translated to DuckDB
-    // and parsed there.
-    let sql_checker = if args.offline {
-        Some(SqlChecker::new()?)
-    } else {
-        None
-    };
-    let mut failed = 0;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut outcomes = Vec::new();
     for file in &files {
-        let record = match (&experiments, FileKind::of_path(file)) {
+        outcomes.push(match (&experiments, FileKind::of_path(file)) {
             (Some(experiments), FileKind::Experiment) => {
                 let slug = stem(file);
                 match experiments.iter().find(|e| e.slug == slug) {
-                    Some(experiment) => check_online(&collection, file, experiment, today),
-                    None => {
-                        failed += 1;
-                        report_missing(&mut out, file, &slug, args.json)?;
-                        continue;
+                    Some(experiment) => {
+                        FileOutcome::Record(check_online(&collection, file, experiment, today))
                     }
+                    None => FileOutcome::Missing(file.clone(), slug),
                 }
             }
-            _ => check_offline(&collection, file, &app),
-        };
-        let sql = match (&sql_checker, &record.result) {
-            (Some(checker), Ok(Checked::Analysis(spec))) => Some(checker.check(spec)),
-            _ => None,
-        };
-        let sql_failed = sql.as_ref().is_some_and(|s| !s.problems.is_empty());
-        if record.result.is_err() || sql_failed {
-            failed += 1;
+            _ => FileOutcome::Record(check_offline(&collection, file, &app)),
+        });
+    }
+    // Offline, every resolved analysis also has its queries generated, translated to DuckDB
+    // and parsed there: ~2 ms a query, so files are checked in parallel, one DuckDB each.
+    let sql: Vec<Option<SqlReport>> = outcomes
+        .par_iter()
+        .map_init(
+            || args.offline.then(SqlChecker::new),
+            |checker, outcome| match (checker, outcome) {
+                (Some(Ok(checker)), FileOutcome::Record(record)) => match &record.result {
+                    Ok(Checked::Analysis(spec)) => Some(checker.check(spec)),
+                    _ => None,
+                },
+                (Some(Err(e)), FileOutcome::Record(_)) => Some(SqlReport {
+                    checked: 0,
+                    problems: vec![format!("cannot start DuckDB to check the SQL: {e:#}")],
+                }),
+                _ => None,
+            },
+        )
+        .collect();
+
+    let mut failed = 0;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (outcome, sql) in outcomes.iter().zip(&sql) {
+        match outcome {
+            FileOutcome::Missing(file, slug) => {
+                failed += 1;
+                report_missing(&mut out, file, slug, args.json)?;
+            }
+            FileOutcome::Record(record) => {
+                let sql_failed = sql.as_ref().is_some_and(|s| !s.problems.is_empty());
+                if record.result.is_err() || sql_failed {
+                    failed += 1;
+                }
+                print_record(&mut out, record, sql.as_ref(), args.json)?;
+            }
         }
-        print_record(&mut out, &record, sql.as_ref(), args.json)?;
     }
     if !args.json {
         writeln!(out, "{} file(s) checked, {} failed", files.len(), failed)?;
@@ -95,6 +114,12 @@ pub fn execute(args: &ValidateConfigArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A file's check, or an experiment config without its experiment (online mode).
+enum FileOutcome {
+    Record(CheckRecord),
+    Missing(PathBuf, String),
 }
 
 fn print_record(
@@ -136,6 +161,26 @@ fn print_record(
     Ok(())
 }
 
+/// The synthetic experiment of `--offline` cannot know Experimenter's randomization unit; a
+/// custom enrollment query that names only `profile_group_id` was written for a profile-group
+/// experiment, so its queries are checked as one (mozanalysis would otherwise refuse it for
+/// naming the other unit's column).
+fn unit_for_offline_check(spec: &AnalysisSpec) -> AnalysisSpec {
+    let mut spec = spec.clone();
+    let query = spec
+        .experiment
+        .enrollment_query
+        .as_deref()
+        .unwrap_or_default();
+    if spec.experiment.analysis_unit == "client_id"
+        && query.contains("profile_group_id")
+        && !query.contains("client_id")
+    {
+        spec.experiment.analysis_unit = "profile_group_id".to_string();
+    }
+    spec
+}
+
 /// Generates, translates and parses every query of a resolved analysis.
 struct SqlChecker {
     coordinator: Coordinator,
@@ -169,6 +214,7 @@ impl SqlChecker {
     }
 
     fn check(&self, spec: &AnalysisSpec) -> SqlReport {
+        let spec = &unit_for_offline_check(spec);
         let mut statements: Vec<(String, String)> = Vec::new();
         let mut problems = Vec::new();
         // Every rendered fragment on its own, wrapped as a statement (so a problem names its

@@ -1,7 +1,7 @@
 //! Executes one task: the warehouse queries it owns and the statistics it computes.
 
 use crate::metrics_plan::MetricsPlan;
-use crate::sql::{self, Catalog, SqlError};
+use crate::sql::{self, Catalog, IdOptions, SqlError};
 use crate::sql_output::SqlOutput;
 use crate::stats::{self, CovariateAdjustment, DataColumn, MetricData, StatContext};
 use chrono::Utc;
@@ -56,8 +56,13 @@ impl TaskExecutor {
 
     fn enrollments(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
         let table = &task.tables.enrollments;
-        let query = sql::enrollments_query(&task.spec, &task.time_limits, &self.catalog)
-            .map_err(|e| task_error(task, None, e.to_string(), "enrollments"))?;
+        let query = sql::enrollments_query(
+            &task.spec,
+            &task.time_limits,
+            &self.catalog,
+            id_options(task),
+        )
+        .map_err(|e| task_error(task, None, e.to_string(), "enrollments"))?;
         self.record_sql(table, &query);
         match self
             .warehouse
@@ -96,8 +101,13 @@ impl TaskExecutor {
     pub fn render_sql(&self, task: &WireTask) -> Result<Vec<(String, String)>, String> {
         match task.key.kind {
             TaskKind::Enrollments => {
-                let query = sql::enrollments_query(&task.spec, &task.time_limits, &self.catalog)
-                    .map_err(|e| e.to_string())?;
+                let query = sql::enrollments_query(
+                    &task.spec,
+                    &task.time_limits,
+                    &self.catalog,
+                    id_options(task),
+                )
+                .map_err(|e| e.to_string())?;
                 Ok(vec![(task.tables.enrollments.clone(), query)])
             }
             TaskKind::Metrics => {
@@ -476,6 +486,13 @@ fn isolate_failures<'a>(
             }
             Vec::new()
         }
+    }
+}
+
+/// The task's choice of join keys.
+pub(crate) fn id_options(task: &WireTask) -> IdOptions {
+    IdOptions {
+        use_glean_ids: task.options.use_glean_ids,
     }
 }
 

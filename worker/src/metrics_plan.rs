@@ -2,8 +2,8 @@
 //! its SQL without running it (`--dry-run`): the metrics to compute, the per-data-source tables
 //! of the discrete mode, and the queries for any subset of a data source's metrics.
 
-use crate::executor::{metrics_to_compute, period_summaries};
-use crate::sql::{self, IdOptions, SqlError};
+use crate::executor::{id_options, metrics_to_compute, period_summaries};
+use crate::sql::{self, SqlError};
 use jetstream_proto::naming::data_source_metrics_table;
 use jetstream_proto::spec::{DataSourceSpec, MetricSpec};
 use jetstream_proto::task::WireTask;
@@ -79,9 +79,7 @@ impl<'a> MetricsPlan<'a> {
             &self.task.time_limits,
             self.basis,
             &self.enrollments_ref,
-            IdOptions {
-                use_glean_ids: self.task.options.use_glean_ids,
-            },
+            id_options(self.task),
         )
     }
 

@@ -27,7 +27,7 @@ impl SqlOutput {
     /// Writes the BigQuery query of `table` and its DuckDB translation (or, when it cannot be
     /// translated, a comment saying why). Each file is written whole or not at all.
     pub fn write(&self, table: &str, bigquery_sql: &str) -> io::Result<()> {
-        if !jetstream_proto::naming::is_plain_identifier(table) {
+        if !jetstream_proto::naming::is_table_name(table) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("'{table}' is not a table name"),

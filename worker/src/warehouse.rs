@@ -12,7 +12,7 @@
 
 use duckdb::types::ValueRef;
 use duckdb::{params, Connection};
-use jetstream_proto::naming::{bq_quoted_identifier, is_plain_identifier};
+use jetstream_proto::naming::{bq_quoted_identifier, is_table_name};
 use jetstream_proto::statistic::Comparison;
 use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
 use jetstream_proto::{AnalysisBasis, AnalysisError, StatisticRow};
@@ -23,6 +23,9 @@ use std::sync::Mutex;
 pub struct DuckDbWarehouse {
     base: Mutex<Connection>,
     dataset: String,
+    /// The BigQuery project our tables are named under in generated SQL (`--project-id`); the
+    /// translation drops it, so it only shapes the BigQuery text (`--sql-output-dir`).
+    project: Option<String>,
 }
 
 fn query_err(e: duckdb::Error, sql: &str) -> WarehouseError {
@@ -37,7 +40,7 @@ fn other(e: duckdb::Error) -> WarehouseError {
 }
 
 fn checked(name: &str) -> Result<&str, WarehouseError> {
-    if is_plain_identifier(name) {
+    if is_table_name(name) {
         Ok(name)
     } else {
         Err(WarehouseError::InvalidName(name.to_string()))
@@ -80,7 +83,22 @@ impl DuckDbWarehouse {
         Ok(DuckDbWarehouse {
             base: Mutex::new(conn),
             dataset: dataset.to_string(),
+            project: None,
         })
+    }
+
+    /// Names output tables `project.dataset.table` in generated BigQuery SQL, as production
+    /// does (`--project-id`). A project id is lowercase letters, digits and `-`.
+    pub fn with_project(mut self, project: &str) -> Result<Self, WarehouseError> {
+        let valid = !project.is_empty()
+            && project
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            return Err(WarehouseError::InvalidName(project.to_string()));
+        }
+        self.project = Some(project.to_string());
+        Ok(self)
     }
 
     /// A fresh connection to the same database (the prelude's macros are in the database).
@@ -100,9 +118,10 @@ impl DuckDbWarehouse {
         })
     }
 
-    /// `schema.table` for an output table, after checking the name.
+    /// `"schema"."table"` (DuckDB syntax) for an output table, after checking the name.
     pub fn qualified(&self, table: &str) -> Result<String, WarehouseError> {
-        Ok(format!("{}.{}", self.dataset, checked(table)?))
+        // Quoted: tables named after slugs may start with a digit.
+        Ok(format!("\"{}\".\"{}\"", self.dataset, checked(table)?))
     }
 
     fn exists_in(&self, conn: &Connection, table: &str) -> Result<bool, WarehouseError> {
@@ -251,8 +270,13 @@ const LAST_UPDATED_PREFIX: &str = "last_updated=";
 
 impl Warehouse for DuckDbWarehouse {
     fn table_ref(&self, table: &str) -> Result<String, WarehouseError> {
-        // BigQuery syntax: the dataset becomes the DuckDB schema on translation.
-        Ok(bq_quoted_identifier(&self.qualified(table)?))
+        // BigQuery syntax: the dataset becomes the DuckDB schema on translation (which drops
+        // the project).
+        let path = format!("{}.{}", self.dataset, checked(table)?);
+        Ok(bq_quoted_identifier(&match &self.project {
+            Some(project) => format!("{project}.{path}"),
+            None => path,
+        }))
     }
 
     fn create_table_as(

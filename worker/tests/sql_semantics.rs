@@ -68,6 +68,9 @@ fn spec(exposure_signal: Option<ExposureSignalSpec>) -> AnalysisSpec {
             window_end: 0,
             client_id_column: "client_id".into(),
             submission_date_column: "submission_date".into(),
+            group_id_column: "profile_group_id".into(),
+            glean_client_id_column: None,
+            legacy_client_id_column: None,
         },
     );
     AnalysisSpec {
@@ -140,10 +143,12 @@ fn week1() -> TimeLimits {
     }
 }
 
-/// `SELECT analysis_id, <col>` as a sorted map.
+/// `SELECT analysis_id, <col>` (BigQuery SQL, as every warehouse query) as a sorted map.
 fn by_client(w: &DuckDbWarehouse, table: &str, column: &str) -> BTreeMap<String, Option<String>> {
     let frame = w
-        .query(&format!("SELECT analysis_id, CAST({column} AS VARCHAR) AS v FROM mozanalysis.{table} ORDER BY 1"))
+        .query(&format!(
+            "SELECT analysis_id, CAST({column} AS STRING) AS v FROM mozanalysis.{table} ORDER BY 1"
+        ))
         .unwrap();
     let (Some(Column::Text(ids)), Some(Column::Text(values))) =
         (frame.column("analysis_id"), frame.column("v"))
@@ -165,7 +170,13 @@ fn s(v: &str) -> Option<String> {
 fn enrollments_exposures_segments_and_window_metrics_are_exact() {
     let w = warehouse();
     let spec = spec(None);
-    let q = sql::enrollments_query(&spec, &enrollment_limits(), &Catalog::default()).unwrap();
+    let q = sql::enrollments_query(
+        &spec,
+        &enrollment_limits(),
+        &Catalog::default(),
+        IdOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
         w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty)
             .unwrap(),
@@ -291,7 +302,13 @@ fn custom_exposure_signal_defines_the_exposed_population() {
         window_start: None,
         window_end: Some(WindowBound::AnalysisWindowEnd),
     }));
-    let q = sql::enrollments_query(&spec, &enrollment_limits(), &Catalog::default()).unwrap();
+    let q = sql::enrollments_query(
+        &spec,
+        &enrollment_limits(),
+        &Catalog::default(),
+        IdOptions::default(),
+    )
+    .unwrap();
     w.create_table_as("enrollments_my_exp", &q, WriteMode::Empty)
         .unwrap();
     assert_eq!(

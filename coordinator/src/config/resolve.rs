@@ -456,6 +456,7 @@ impl<'a> Resolver<'a> {
             enrollment_period: value(&x.enrollment_period)
                 .filter(|p| exp.proposed_enrollment != Some(*p)),
             skip: value(&x.skip),
+            enrollment_period_set: x.enrollment_period.is_some(),
         };
 
         Ok(ExperimentSpec {
@@ -595,6 +596,18 @@ impl<'a> Resolver<'a> {
                             &source.submission_date_column,
                             DEFAULT_SUBMISSION_DATE_COLUMN,
                         ),
+                        group_id_column: or_default(
+                            &source.group_id_column,
+                            DEFAULT_GROUP_ID_COLUMN,
+                        ),
+                        glean_client_id_column: source
+                            .glean_client_id_column
+                            .clone()
+                            .filter(|c| !c.is_empty()),
+                        legacy_client_id_column: source
+                            .legacy_client_id_column
+                            .clone()
+                            .filter(|c| !c.is_empty()),
                     },
                 );
             }

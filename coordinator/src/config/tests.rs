@@ -257,8 +257,10 @@ fn full_config_resolves_to_the_expected_spec() {
             end_date: Some(date("2024-03-01")),
             enrollment_period: Some(10),
             skip: Some(false),
+            enrollment_period_set: true,
         },
-        enrollments_query_type: None,
+        // The platform's type, filled in at resolution so remote workers need no platform table.
+        enrollments_query_type: Some("normandy".into()),
         analysis_unit: "client_id".into(),
     };
     assert_eq!(spec.experiment, expected_experiment);
@@ -458,6 +460,9 @@ fn full_config_resolves_to_the_expected_spec() {
             window_end: 0,
             client_id_column: "cid".into(),
             submission_date_column: "sd".into(),
+            group_id_column: "profile_group_id".into(),
+            glean_client_id_column: None,
+            legacy_client_id_column: None,
         },
     );
     segment_sources.insert(
@@ -469,6 +474,9 @@ fn full_config_resolves_to_the_expected_spec() {
             window_end: 0,
             client_id_column: "client_id".into(),
             submission_date_column: "submission_date".into(),
+            group_id_column: "profile_group_id".into(),
+            glean_client_id_column: None,
+            legacy_client_id_column: None,
         },
     );
     assert_eq!(spec.segment_data_sources, segment_sources);
@@ -648,11 +656,13 @@ end_date = "2024-02-01"
 enrollment_period = 7
 "#;
     let spec = resolve_text(text, &experiment()).unwrap();
-    // Only the end date differs from Experimenter (which has none).
+    // Only the end date differs from Experimenter (which has none); that the config sets an
+    // enrollment period at all is kept apart, for the enrollment-complete check.
     assert_eq!(
         spec.experiment.overrides,
         ExperimentOverrides {
             end_date: Some(date("2024-02-01")),
+            enrollment_period_set: true,
             ..ExperimentOverrides::default()
         }
     );

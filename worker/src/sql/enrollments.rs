@@ -1,7 +1,7 @@
 //! The enrollments table query: enrollees, their segments, and their exposures
 //! (mozanalysis `build_enrollments_query`, reference/mozanalysis.md A.4, A.6, A.7).
 
-use super::{analysis_unit, date_str, Catalog, SqlError};
+use super::{analysis_unit, date_str, Catalog, IdColumns, IdOptions, SqlError};
 use jetstream_proto::naming::{bq_string_literal, dataset_for_app_id};
 use jetstream_proto::spec::{
     AnalysisSpec, ExposureSignalSpec, SegmentDataSourceSpec, SegmentSpec, TimeLimits,
@@ -13,6 +13,7 @@ pub fn enrollments_query(
     spec: &AnalysisSpec,
     tl: &TimeLimits,
     catalog: &Catalog,
+    ids: IdOptions,
 ) -> Result<String, SqlError> {
     let experiment = &spec.experiment;
     let unit = analysis_unit(&experiment.analysis_unit)?;
@@ -33,13 +34,13 @@ pub fn enrollments_query(
         None => kind.enrollments(&ctx)?,
     };
     let exposures = match &spec.exposure_signal {
-        Some(signal) => exposure_signal_query(spec, signal, tl)?,
+        Some(signal) => exposure_signal_query(spec, signal, tl, ids)?,
         None => kind.exposures(&ctx)?,
     };
     Ok(format!(
         "WITH raw_enrollments AS (\n{raw}\n),\nsegmented_enrollments AS (\n{segments}\n),\nexposures AS (\n{exposures}\n)\n\
          SELECT\n    se.*,\n    e.* EXCEPT (analysis_id, branch)\nFROM segmented_enrollments se\nLEFT JOIN exposures e\nUSING (analysis_id, branch)",
-        segments = segments_query(spec, tl),
+        segments = segments_query(spec, tl, unit, ids),
     ))
 }
 
@@ -141,18 +142,15 @@ impl QueryType {
     fn exposures(self, ctx: &Context) -> Result<String, SqlError> {
         Ok(match self {
             QueryType::Normandy | QueryType::BackgroundUpdate => normandy_exposures(ctx),
-            QueryType::GleanEvent => events_stream_exposures(ctx, &self.glean_dataset(ctx)?),
-            // As upstream: fenix-fallback's exposures always come from Firefox for Android.
-            QueryType::FenixFallback => {
-                ctx.require_client(self)?;
-                events_stream_exposures(ctx, FENIX_DATASET)
+            QueryType::GleanEvent | QueryType::FenixFallback => {
+                events_stream_exposures(ctx, &self.glean_dataset(ctx)?)
             }
             QueryType::Cirrus => cirrus_exposures(ctx, &self.glean_dataset(ctx)?),
         })
     }
 }
 
-/// Firefox for Android's dataset, which `fenix-fallback` reads.
+/// Firefox for Android's dataset, which `fenix-fallback` reads when the experiment has no app id.
 const FENIX_DATASET: &str = "org_mozilla_firefox";
 
 /// mozanalysis' sanity check of a custom query's text against the analysis unit.
@@ -199,18 +197,18 @@ fn normandy_enrollments(ctx: &Context) -> String {
 fn glean_event_enrollments(ctx: &Context, dataset: &str) -> String {
     format!(
         "    SELECT
-        events.client_id AS analysis_id,
-        JSON_VALUE(events.event_extra, '$.branch') AS branch,
-        DATE(MIN(events.submission_timestamp)) AS enrollment_date,
-        COUNT(events.submission_timestamp) AS num_enrollment_events
-    FROM {table} events
+        client_id AS analysis_id,
+        JSON_VALUE(event_extra, '$.branch') AS branch,
+        DATE(MIN(submission_timestamp)) AS enrollment_date,
+        COUNT(submission_timestamp) AS num_enrollment_events
+    FROM {table}
     WHERE
-        events.client_id IS NOT NULL
-        AND DATE(events.submission_timestamp) BETWEEN {first} AND {last}
-        AND events.event_category = 'nimbus_events'
-        AND JSON_VALUE(events.event_extra, '$.experiment') = {slug}
-        AND events.event_name = 'enrollment'
-        AND events.sample_id < {sample}
+        client_id IS NOT NULL
+        AND DATE(submission_timestamp) BETWEEN {first} AND {last}
+        AND event_category = 'nimbus_events'
+        AND JSON_VALUE(event_extra, '$.experiment') = {slug}
+        AND event_name = 'enrollment'
+        AND sample_id < {sample}
     GROUP BY ALL",
         table = ctx.catalog.table(dataset, "events_stream"),
         first = ctx.first,
@@ -224,14 +222,14 @@ fn fenix_fallback_enrollments(ctx: &Context, dataset: &str) -> String {
     format!(
         "    SELECT
         b.client_info.client_id AS analysis_id,
-        `mozfun.map.get_key`(b.ping_info.experiments, {slug}).branch AS branch,
+        mozfun.map.get_key(b.ping_info.experiments, {slug}).branch,
         DATE(MIN(b.submission_timestamp)) AS enrollment_date,
         COUNT(b.submission_date) AS num_enrollment_events
     FROM {table} b
     WHERE
         b.client_info.client_id IS NOT NULL
         AND DATE(b.submission_timestamp) BETWEEN DATE_SUB({first}, INTERVAL 7 DAY) AND {last}
-        AND `mozfun.map.get_key`(b.ping_info.experiments, {slug}).branch IS NOT NULL
+        AND mozfun.map.get_key(b.ping_info.experiments, {slug}).branch IS NOT NULL
         AND b.sample_id < {sample}
     GROUP BY ALL
     HAVING enrollment_date >= {first}",
@@ -250,14 +248,15 @@ fn cirrus_enrollments(ctx: &Context, dataset: &str) -> String {
         `mozfun.map.get_key`(e.extra, 'branch') AS branch,
         DATE(MIN(events.submission_timestamp)) AS enrollment_date,
         COUNT(events.submission_timestamp) AS num_enrollment_events
-    FROM {table} events, UNNEST(events.events) AS e
+    FROM {table} events,
+    UNNEST(events.events) AS e
     WHERE
         `mozfun.map.get_key`(e.extra, 'nimbus_user_id') IS NOT NULL
         AND DATE(events.submission_timestamp) BETWEEN {first} AND {last}
         AND e.category = 'cirrus_events'
         AND `mozfun.map.get_key`(e.extra, 'experiment') = {slug}
         AND e.name = 'enrollment'
-        AND events.client_info.app_channel = 'production'
+        AND client_info.app_channel = 'production'
     GROUP BY ALL",
         table = ctx.catalog.table(dataset, "enrollment"),
         first = ctx.first,
@@ -267,52 +266,59 @@ fn cirrus_enrollments(ctx: &Context, dataset: &str) -> String {
 }
 
 /// Desktop background-update enrollments: Glean enrollment events of the background task, the
-/// task's own pings carrying the experiment, and legacy launched-to-handle toast events; each
-/// client's earliest row wins.
+/// task's own pings carrying the experiment, and legacy launched-to-handle toast events (whose
+/// `name` extra reads `<slug>:<branch>`); each client's earliest row wins.
 fn background_update_enrollments(ctx: &Context) -> String {
-    let sample = ctx.sample_size();
     format!(
         "    SELECT * FROM (
+    (
         SELECT
-            JSON_VALUE(events.metrics, '$.uuid.background_update_client_id') AS analysis_id,
-            JSON_VALUE(events.event_extra, '$.branch') AS branch,
-            DATE(MIN(events.submission_timestamp)) AS enrollment_date,
+            JSON_VALUE(metrics, '$.uuid.background_update_client_id') AS analysis_id,
+            JSON_VALUE(event_extra, '$.branch') AS branch,
+            MIN(DATE(events.submission_timestamp)) AS enrollment_date,
             COUNT(events.submission_timestamp) AS num_enrollment_events
         FROM {stream} events
         WHERE
-            DATE(events.submission_timestamp) BETWEEN {first} AND {last}
-            AND events.event_category = 'nimbus_events'
-            AND JSON_VALUE(events.event_extra, '$.experiment') = {slug}
-            AND events.event_name = 'enrollment'
-            AND events.sample_id < {sample}
-        GROUP BY ALL
-        UNION ALL
+            DATE(submission_timestamp) BETWEEN {first} AND {last}
+            AND event_category = 'nimbus_events'
+            AND event_name = 'enrollment'
+            AND JSON_VALUE(event_extra, '$.experiment') = {slug}
+            AND JSON_VALUE(metrics, '$.uuid.background_update_client_id') IS NOT NULL
+            AND sample_id < {sample}
+        GROUP BY analysis_id, branch
+    )
+    UNION ALL
+    (
         SELECT
-            bu.metrics.uuid.background_update_client_id AS analysis_id,
+            m.metrics.uuid.background_update_client_id AS analysis_id,
             experiment.value.branch AS branch,
-            DATE(MIN(bu.submission_timestamp)) AS enrollment_date,
+            MIN(DATE(submission_timestamp)) AS enrollment_date,
             1 AS num_enrollment_events
-        FROM {pings} bu, UNNEST(bu.ping_info.experiments) AS experiment
+        FROM {pings} AS m
+        CROSS JOIN UNNEST(ping_info.experiments) AS experiment
         WHERE
-            DATE(bu.submission_timestamp) BETWEEN {first} AND {last}
+            DATE(submission_timestamp) BETWEEN {first} AND {last}
             AND experiment.key = {slug}
-            AND bu.sample_id < {sample}
-        GROUP BY ALL
-        UNION ALL
+            AND sample_id < {sample}
+        GROUP BY analysis_id, branch
+    )
+    UNION ALL
+    (
         SELECT
-            e.client_id AS analysis_id,
-            SPLIT(e.event_string_value, ':')[SAFE_OFFSET(1)] AS branch,
-            MIN(e.submission_date) AS enrollment_date,
-            COUNT(e.submission_date) AS num_enrollment_events
-        FROM {events} e
+            client_id AS analysis_id,
+            SPLIT(`mozfun.map.get_key`(event_map_values, 'name'), ':')[SAFE_OFFSET(1)] AS branch,
+            MIN(submission_date) AS enrollment_date,
+            COUNT(submission_date) AS num_enrollment_events
+        FROM {events}
         WHERE
-            e.submission_date BETWEEN {first} AND {last}
-            AND e.event_category = 'browser.launched_to_handle'
-            AND e.event_method = 'system_notification'
-            AND e.event_object = 'toast'
-            AND STARTS_WITH(e.event_string_value, CONCAT({slug}, ':'))
-            AND e.sample_id < {sample}
-        GROUP BY ALL
+            submission_date BETWEEN {first} AND {last}
+            AND event_category = 'browser.launched_to_handle'
+            AND event_method = 'system_notification'
+            AND event_object = 'toast'
+            AND STARTS_WITH(`mozfun.map.get_key`(event_map_values, 'name'), {prefix})
+            AND sample_id < {sample}
+        GROUP BY analysis_id, branch
+    )
     )
     QUALIFY ROW_NUMBER() OVER (PARTITION BY analysis_id ORDER BY enrollment_date ASC) = 1",
         stream = ctx
@@ -320,11 +326,13 @@ fn background_update_enrollments(ctx: &Context) -> String {
             .table("firefox_desktop_background_update", "events_stream"),
         pings = ctx
             .catalog
-            .table("firefox_desktop_background_update", "background_update"),
-        events = ctx.catalog.table("telemetry", "events"),
+            .mozdata_table("firefox_desktop_background_update", "background_update"),
+        events = ctx.catalog.mozdata_table("telemetry", "events"),
         first = ctx.first,
         last = ctx.last,
         slug = ctx.slug,
+        prefix = bq_string_literal(&format!("{}:", ctx.spec.experiment.slug)),
+        sample = ctx.sample_size(),
     )
 }
 
@@ -333,8 +341,15 @@ fn background_update_enrollments(ctx: &Context) -> String {
 /// so unexposed enrollees fall into one NULL-keyed group that the final join never matches:
 /// they end with NULL exposure columns.
 fn normandy_exposures(ctx: &Context) -> String {
-    exposures_over(&format!(
-        "        SELECT
+    format!(
+        "    SELECT
+        e.analysis_id,
+        e.branch,
+        MIN(e.submission_date) AS exposure_date,
+        COUNT(e.submission_date) AS num_exposure_events
+    FROM raw_enrollments re
+    LEFT JOIN (
+        SELECT
             {unit} AS analysis_id,
             `mozfun.map.get_key`(event_map_values, 'branchSlug') AS branch,
             submission_date
@@ -343,28 +358,33 @@ fn normandy_exposures(ctx: &Context) -> String {
             event_category = 'normandy'
             AND (event_method = 'exposure' OR event_method = 'expose')
             AND submission_date BETWEEN {first} AND {last}
-            AND event_string_value = {slug}",
+            AND event_string_value = {slug}
+    ) e
+        ON re.analysis_id = e.analysis_id
+        AND re.branch = e.branch
+        AND e.submission_date >= re.enrollment_date
+    GROUP BY ALL",
         unit = ctx.unit,
         events = ctx.catalog.table("telemetry", "events"),
         first = ctx.first,
         last = ctx.last,
         slug = ctx.slug,
-    ))
+    )
 }
 
 /// Nimbus exposure events from a Glean app's `events_stream`.
 fn events_stream_exposures(ctx: &Context, dataset: &str) -> String {
-    exposures_over(&format!(
+    glean_exposures_over(&format!(
         "        SELECT
             client_id AS analysis_id,
             JSON_VALUE(event_extra, '$.branch') AS branch,
             DATE(submission_timestamp) AS submission_date
         FROM {table}
         WHERE
-            event_category = 'nimbus_events'
+            DATE(submission_timestamp) BETWEEN {first} AND {last}
+            AND event_category = 'nimbus_events'
             AND JSON_VALUE(event_extra, '$.experiment') = {slug}
-            AND (event_name = 'expose' OR event_name = 'exposure')
-            AND DATE(submission_timestamp) BETWEEN {first} AND {last}",
+            AND (event_name = 'expose' OR event_name = 'exposure')",
         table = ctx.catalog.table(dataset, "events_stream"),
         first = ctx.first,
         last = ctx.last,
@@ -374,17 +394,18 @@ fn events_stream_exposures(ctx: &Context, dataset: &str) -> String {
 
 /// Cirrus exposure events from the app's legacy Glean `events` table.
 fn cirrus_exposures(ctx: &Context, dataset: &str) -> String {
-    exposures_over(&format!(
+    glean_exposures_over(&format!(
         "        SELECT
             `mozfun.map.get_key`(event.extra, 'nimbus_user_id') AS analysis_id,
             `mozfun.map.get_key`(event.extra, 'branch') AS branch,
             DATE(events.submission_timestamp) AS submission_date
-        FROM {table} events, UNNEST(events.events) AS event
+        FROM {table} events,
+            UNNEST(events.events) AS event
         WHERE
-            event.category = 'cirrus_events'
+            DATE(events.submission_timestamp) BETWEEN {first} AND {last}
+            AND event.category = 'cirrus_events'
             AND `mozfun.map.get_key`(event.extra, 'experiment') = {slug}
-            AND (event.name = 'expose' OR event.name = 'exposure')
-            AND DATE(events.submission_timestamp) BETWEEN {first} AND {last}",
+            AND (event.name = 'expose' OR event.name = 'exposure')",
         table = ctx.catalog.table(dataset, "events"),
         first = ctx.first,
         last = ctx.last,
@@ -392,29 +413,29 @@ fn cirrus_exposures(ctx: &Context, dataset: &str) -> String {
     ))
 }
 
-/// The shape every built-in exposure query shares, over exposure `events` (analysis_id,
-/// branch, submission_date).
-fn exposures_over(events: &str) -> String {
+/// The shape the Glean exposure queries share, over exposure `events` (analysis_id, branch,
+/// submission_date).
+fn glean_exposures_over(events: &str) -> String {
     format!(
         "    SELECT
-        e.analysis_id,
-        e.branch,
-        MIN(e.submission_date) AS exposure_date,
-        COUNT(e.submission_date) AS num_exposure_events
+        exposures.analysis_id AS analysis_id,
+        exposures.branch,
+        DATE(MIN(exposures.submission_date)) AS exposure_date,
+        COUNT(exposures.submission_date) AS num_exposure_events
     FROM raw_enrollments re
     LEFT JOIN (
 {events}
-    ) e
-        ON re.analysis_id = e.analysis_id
-        AND re.branch = e.branch
-        AND e.submission_date >= re.enrollment_date
+    ) exposures
+        ON re.analysis_id = exposures.analysis_id
+        AND re.branch = exposures.branch
+        AND exposures.submission_date >= re.enrollment_date
     GROUP BY ALL"
     )
 }
 
 /// One LEFT JOIN per segment data source (first-use order), each computing that source's
 /// segments over the source's window around each client's enrollment date.
-fn segments_query(spec: &AnalysisSpec, tl: &TimeLimits) -> String {
+fn segments_query(spec: &AnalysisSpec, tl: &TimeLimits, unit: &str, ids: IdOptions) -> String {
     let mut groups: Vec<(&SegmentDataSourceSpec, Vec<&SegmentSpec>)> = Vec::new();
     for segment in &spec.segments {
         let Some(source) = spec.segment_data_sources.get(&segment.data_source) else {
@@ -448,7 +469,7 @@ fn segments_query(spec: &AnalysisSpec, tl: &TimeLimits) -> String {
 ) ds_{idx} USING (analysis_id, branch)",
             selects = selects.join(",\n"),
             from = source.from_expression.trim(),
-            id = source.client_id_column,
+            id = IdColumns::of_segment_source(source).choose(unit, ids),
             date = source.submission_date_column,
             first = date_str(tl.first_enrollment_date),
             last = date_str(tl.last_enrollment_date),
@@ -472,6 +493,7 @@ pub fn exposure_signal_query(
     spec: &AnalysisSpec,
     signal: &ExposureSignalSpec,
     tl: &TimeLimits,
+    ids: IdOptions,
 ) -> Result<String, SqlError> {
     let unit = analysis_unit(&spec.experiment.analysis_unit)?;
     let span = (tl.last_enrollment_date - tl.first_enrollment_date).num_days();
@@ -491,7 +513,7 @@ pub fn exposure_signal_query(
     let (from, id, date) = match spec.data_sources.get(&signal.data_source) {
         Some(ds) => (
             ds.from_expression.trim().to_string(),
-            super::id_column(ds, unit, super::IdOptions::default()),
+            IdColumns::of(ds).choose(unit, ids).to_string(),
             ds.submission_date_column.clone(),
         ),
         None => (

@@ -2,7 +2,7 @@
 //! the discrete mode, over one (mozanalysis `build_metrics_query`, reference/mozanalysis.md A.5).
 
 use super::format::format_select_expression;
-use super::{analysis_unit, date_str, enrollments::exposure_signal_query, id_column};
+use super::{analysis_unit, date_str, enrollments::exposure_signal_query, IdColumns};
 use super::{IdOptions, SqlError};
 use jetstream_proto::naming::bq_string_literal;
 use jetstream_proto::spec::{AnalysisSpec, DataSourceSpec, MetricSpec, TimeLimits};
@@ -59,12 +59,22 @@ pub fn metrics_query(
 ) -> Result<String, SqlError> {
     let slug = &spec.experiment.slug;
     let unit = analysis_unit(&spec.experiment.analysis_unit)?;
-    let exposures = match (&spec.exposure_signal, basis) {
-        (Some(signal), AnalysisBasis::Exposures) => format!(
-            "    SELECT x.*, aw.*\n    FROM (\n{}\n    ) x\n    CROSS JOIN analysis_windows aw\n    WHERE x.num_exposure_events > 0",
-            exposure_signal_query(spec, signal, tl)?
+    // `exposures` is `raw_enrollments` (one row per client and window) or, for a custom signal
+    // on the exposures basis, the signal's query (one row per exposed client). Deliberate fix:
+    // the former joins back on the window columns too; upstream joins on (analysis_id, branch)
+    // only, which multiplies rows when several windows are passed.
+    let (exposures, join_columns) = match (&spec.exposure_signal, basis) {
+        (Some(signal), AnalysisBasis::Exposures) => (
+            format!(
+                "    SELECT *\n    FROM (\n{}\n    )\n    WHERE num_exposure_events > 0",
+                exposure_signal_query(spec, signal, tl, ids)?
+            ),
+            "analysis_id, branch",
         ),
-        _ => "    SELECT * FROM raw_enrollments e".to_string(),
+        _ => (
+            "    SELECT * FROM raw_enrollments e".to_string(),
+            "analysis_id, branch, analysis_window_start, analysis_window_end",
+        ),
     };
     // With a custom signal the metrics stay anchored on enrollment (mozanalysis A.5).
     let anchor = match (&spec.exposure_signal, basis) {
@@ -129,15 +139,13 @@ pub fn metrics_query(
     ) ds_{i} USING (analysis_id, branch, analysis_window_start, analysis_window_end)",
             selects = selects.join(",\n"),
             from = ds.from_expression.trim(),
-            id = id_column(ds, unit, ids),
+            id = IdColumns::of(ds).choose(unit, ids),
             d = ds.submission_date_column,
             lo = date_str(tl.first_date_data_required),
             hi = date_str(tl.last_date_data_required),
         ));
     }
 
-    // Deliberate fix: `enrollments` joins `exposures` on the window columns too; upstream joins
-    // on (analysis_id, branch) only, which multiplies rows when several windows are passed.
     Ok(format!(
         "WITH analysis_windows AS (
     (SELECT {ws} AS analysis_window_start, {we} AS analysis_window_end)
@@ -157,7 +165,7 @@ enrollments AS (
         x.num_exposure_events
     FROM exposures x
     RIGHT JOIN raw_enrollments e
-    USING (analysis_id, branch, analysis_window_start, analysis_window_end)
+    USING ({join_columns})
 ),
 metrics AS (
     SELECT

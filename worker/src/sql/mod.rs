@@ -28,7 +28,7 @@ pub use subset::{covariate_query, population_query, subset_query};
 
 use chrono::NaiveDate;
 use jetstream_proto::naming::bq_quoted_identifier;
-use jetstream_proto::spec::DataSourceSpec;
+use jetstream_proto::spec::{DataSourceSpec, SegmentDataSourceSpec};
 use thiserror::Error;
 
 /// Where the built-in enrollment and exposure sources live (Mozilla's shared project).
@@ -36,12 +36,15 @@ use thiserror::Error;
 pub struct Catalog {
     /// The project of Mozilla's telemetry datasets (`moz-fx-data-shared-prod` upstream).
     pub shared_project: String,
+    /// The project of Mozilla's user-facing views (`mozdata` upstream).
+    pub mozdata_project: String,
 }
 
 impl Default for Catalog {
     fn default() -> Self {
         Catalog {
             shared_project: "moz-fx-data-shared-prod".to_string(),
+            mozdata_project: "mozdata".to_string(),
         }
     }
 }
@@ -50,6 +53,11 @@ impl Catalog {
     /// `` `<shared project>.<dataset>.<table>` ``.
     fn table(&self, dataset: &str, table: &str) -> String {
         bq_quoted_identifier(&format!("{}.{dataset}.{table}", self.shared_project))
+    }
+
+    /// `` `<user-facing project>.<dataset>.<table>` ``: the views some built-in queries read.
+    fn mozdata_table(&self, dataset: &str, table: &str) -> String {
+        bq_quoted_identifier(&format!("{}.{dataset}.{table}", self.mozdata_project))
     }
 }
 
@@ -95,18 +103,44 @@ fn analysis_unit(unit: &str) -> Result<&'static str, SqlError> {
     }
 }
 
-/// The column a data source is joined on (mozanalysis A.5): the group id for profile groups,
-/// else the Glean or legacy client id column when set, else `client_id_column`.
-fn id_column(ds: &DataSourceSpec, unit: &str, ids: IdOptions) -> String {
-    if unit == "profile_group_id" {
-        return ds.group_id_column.clone();
+/// The join-key columns of a data source or segment data source.
+pub(crate) struct IdColumns<'a> {
+    pub client: &'a str,
+    pub group: &'a str,
+    pub glean: Option<&'a str>,
+    pub legacy: Option<&'a str>,
+}
+
+impl<'a> IdColumns<'a> {
+    pub(crate) fn of(ds: &'a DataSourceSpec) -> Self {
+        IdColumns {
+            client: &ds.client_id_column,
+            group: &ds.group_id_column,
+            glean: ds.glean_client_id_column.as_deref(),
+            legacy: ds.legacy_client_id_column.as_deref(),
+        }
     }
-    let preferred = if ids.use_glean_ids {
-        &ds.glean_client_id_column
-    } else {
-        &ds.legacy_client_id_column
-    };
-    preferred
-        .clone()
-        .unwrap_or_else(|| ds.client_id_column.clone())
+
+    pub(crate) fn of_segment_source(ds: &'a SegmentDataSourceSpec) -> Self {
+        IdColumns {
+            client: &ds.client_id_column,
+            group: &ds.group_id_column,
+            glean: ds.glean_client_id_column.as_deref(),
+            legacy: ds.legacy_client_id_column.as_deref(),
+        }
+    }
+
+    /// The column joined on (mozanalysis A.5): the group id for profile groups, else the
+    /// Glean or legacy client id column when set, else the client id column.
+    pub(crate) fn choose(&self, unit: &str, ids: IdOptions) -> &'a str {
+        if unit == "profile_group_id" {
+            return self.group;
+        }
+        let preferred = if ids.use_glean_ids {
+            self.glean
+        } else {
+            self.legacy
+        };
+        preferred.unwrap_or(self.client)
+    }
 }
