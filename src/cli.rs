@@ -34,6 +34,17 @@ pub enum Command {
     Statistics(StatisticsArgs),
     /// Benchmarks behind the statistics' targets: per-summary speed and A/A calibration.
     Bench(BenchArgs),
+    /// Analyse every date of the given experiments again, from their start to the day after
+    /// their end (or yesterday) (Jetstream's `rerun`; `--fleet` is its `--argo`).
+    Rerun(RunArgs),
+    /// Analyse every experiment eligible on each date from --from to --to.
+    Backfill(BackfillArgs),
+    /// Fleet role: take run requests, plan them into tasks, follow them to completion.
+    Coordinator(CoordinatorArgs),
+    /// Fleet role: run tasks (warehouse queries and statistics); scale it out.
+    Worker(WorkerArgs),
+    /// Fleet role: collect results and write tables, logs and JSON exports (one per fleet).
+    Aggregator(AggregatorArgs),
     /// Translate BigQuery SQL (stdin) into the DuckDB SQL the embedded warehouse runs (stdout).
     #[command(name = "translate-sql", visible_alias = "translate_sql")]
     TranslateSql(TranslateSqlArgs),
@@ -52,6 +63,22 @@ pub enum BenchCommand {
     Statistics(BenchStatisticsArgs),
     /// A/A simulations: coverage of the 95 % intervals of mean, binomial and mean_lm.
     Calibration(BenchCalibrationArgs),
+    /// No-op tasks through RabbitMQ: throughput and per-task overhead of the fleet's queue
+    /// path (publish with confirm, consume, publish the result with confirm, acknowledge).
+    Queue(BenchQueueArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchQueueArgs {
+    /// No-op tasks to push through.
+    #[arg(long, default_value_t = 5000)]
+    pub tasks: usize,
+    /// Concurrent consumers (each like a worker with --concurrency 1), comma-separated to
+    /// compare several in one run.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub consumers: Vec<usize>,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -174,12 +201,7 @@ pub struct ValidateConfigArgs {
 #[derive(Debug, Args, Clone)]
 pub struct Locations {
     /// The DuckDB warehouse file holding telemetry and receiving the output tables.
-    #[arg(
-        long,
-        visible_alias = "warehouse_path",
-        value_name = "PATH",
-        required_unless_present = "dry_run"
-    )]
+    #[arg(long, visible_alias = "warehouse_path", value_name = "PATH")]
     pub warehouse: Option<PathBuf>,
     /// BigQuery project of the output tables in generated SQL (Jetstream's `--project_id`); on
     /// DuckDB it only appears in the BigQuery text written by --sql-output-dir.
@@ -200,20 +222,15 @@ pub struct Locations {
     #[arg(long, visible_alias = "experiments_file", value_name = "FILE")]
     pub experiments: PathBuf,
     /// Directory receiving the JSON exports (statistics/, metadata/, errors/); `none` disables.
-    #[arg(
-        long,
-        visible_alias = "results_dir",
-        value_name = "DIR",
-        required_unless_present = "dry_run"
-    )]
+    #[arg(long, visible_alias = "results_dir", value_name = "DIR")]
     pub results: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// The last date with complete data (YYYY-MM-DD, UTC).
+    /// The last date with complete data (YYYY-MM-DD, UTC); required by `run`.
     #[arg(long, value_parser = parse_date)]
-    pub date: NaiveDate,
+    pub date: Option<NaiveDate>,
     /// Experiments to analyse (default: every eligible experiment in --experiments).
     #[arg(
         long = "experiment-slug",
@@ -278,6 +295,150 @@ pub struct RunArgs {
     pub use_glean_ids: bool,
     #[command(flatten)]
     pub locations: Locations,
+    /// Enqueue the work for a fleet (coordinator, workers, aggregator) instead of running it
+    /// in this process (Jetstream's `--argo`).
+    #[arg(long, visible_alias = "argo")]
+    pub fleet: bool,
+    /// With --fleet: wait until the fleet has written every experiment, print the outcomes
+    /// and exit non-zero if any failed.
+    #[arg(long, requires = "fleet")]
+    pub wait: bool,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+}
+
+/// How a process reaches the fleet's broker.
+#[derive(Debug, Args, Clone)]
+pub struct BrokerArgs {
+    /// AMQP URL of the RabbitMQ broker (amqps:// for TLS). Never logged with its password.
+    #[arg(
+        long = "amqp-url",
+        env = "JETSTREAM_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
+    )]
+    pub amqp_url: String,
+    /// Prefix of the fleet's queues (`<prefix>.runs`, `.tasks`, `.results`, `.progress`).
+    #[arg(
+        long = "queue-prefix",
+        env = "JETSTREAM_QUEUE_PREFIX",
+        default_value = "jetstream",
+        value_parser = parse_queue_prefix
+    )]
+    pub queue_prefix: String,
+}
+
+impl Default for BrokerArgs {
+    fn default() -> Self {
+        BrokerArgs {
+            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            queue_prefix: "jetstream".into(),
+        }
+    }
+}
+
+/// The address a role serves `/metrics` on.
+#[derive(Debug, Args, Clone)]
+pub struct MetricsArgs {
+    /// Address of the Prometheus endpoint (`/metrics`); port 0 picks a free one.
+    #[arg(
+        long = "metrics-addr",
+        env = "JETSTREAM_METRICS_ADDR",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_addr: String,
+}
+
+/// Where a fleet role reads and writes.
+#[derive(Debug, Args, Clone)]
+pub struct FleetWarehouseArgs {
+    /// The DuckDB warehouse file, shared by the fleet's processes on one machine.
+    #[arg(long, env = "JETSTREAM_WAREHOUSE", value_name = "PATH")]
+    pub warehouse: PathBuf,
+    /// Schema of the output tables (BigQuery's dataset; Jetstream's `--dataset_id`).
+    #[arg(
+        long = "dataset-id",
+        visible_alias = "dataset_id",
+        env = "JETSTREAM_DATASET_ID",
+        default_value = "mozanalysis"
+    )]
+    pub dataset_id: String,
+    /// BigQuery project of the output tables in generated SQL.
+    #[arg(
+        long = "project-id",
+        visible_alias = "project_id",
+        default_value = "moz-fx-data-experiments"
+    )]
+    pub project_id: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CoordinatorArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    /// Experiments driven at the same time (their dates run one after another).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub warehouse: FleetWarehouseArgs,
+    /// Tasks run at the same time by this process (also its prefetch).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Attempts a task gets before it goes to the dead-letter queue.
+    #[arg(long = "max-attempts", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_attempts: u32,
+    /// Delay before a task's second attempt, in milliseconds; doubled for each further one.
+    #[arg(long = "retry-backoff-ms", default_value_t = 1000)]
+    pub retry_backoff_ms: u64,
+    /// Longest delay between attempts, in milliseconds.
+    #[arg(long = "max-backoff-ms", default_value_t = 60_000)]
+    pub max_backoff_ms: u64,
+    /// Name reported in results and logs (default: host name and process id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Fault injection for drills: tasks whose id contains TEXT fail every attempt as if the
+    /// warehouse were unavailable.
+    #[arg(long = "fail-tasks-matching", value_name = "TEXT", hide = true)]
+    pub fail_tasks_matching: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AggregatorArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub warehouse: FleetWarehouseArgs,
+    /// Directory receiving the JSON exports; `none` disables them.
+    #[arg(long, env = "JETSTREAM_RESULTS", value_name = "DIR")]
+    pub results: String,
+    /// Directory where accepted results are kept until their outputs are written, so a
+    /// restarted aggregator loses nothing (a persistent volume in a cluster).
+    #[arg(long = "state-dir", env = "JETSTREAM_STATE_DIR", value_name = "DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackfillArgs {
+    /// First analysis date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub from: NaiveDate,
+    /// Last analysis date (YYYY-MM-DD), inclusive.
+    #[arg(long, value_parser = parse_date)]
+    pub to: NaiveDate,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 impl RunArgs {
@@ -317,6 +478,20 @@ pub struct DemoArgs {
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| format!("expected a date YYYY-MM-DD, got '{s}'"))
+}
+
+fn parse_queue_prefix(s: &str) -> Result<String, String> {
+    let valid = !s.is_empty()
+        && s.len() <= 200
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if valid {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected letters, digits, '.', '-' or '_' (at most 200), got '{s}'"
+        ))
+    }
 }
 
 fn parse_basis(s: &str) -> Result<jetstream_proto::AnalysisBasis, String> {

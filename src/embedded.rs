@@ -4,10 +4,12 @@
 use anyhow::Context;
 use chrono::NaiveDate;
 use jetstream_coordinator::export::ResultsSink;
-use jetstream_coordinator::{Coordinator, DateOutcome, RunOptions};
-use jetstream_proto::queue::{InProcessQueue, MessageQueue, RESULTS_QUEUE, TASKS_QUEUE};
+use jetstream_coordinator::{AggregatorService, Coordinator, DateOutcome, RunOptions};
+use jetstream_proto::metrics::FleetMetrics;
+use jetstream_proto::queue::{InProcessQueue, MessageQueue, QueueNames};
 use jetstream_proto::spec::AnalysisSpec;
 use jetstream_proto::warehouse::Warehouse;
+use jetstream_worker::runner::WorkerOptions;
 use jetstream_worker::sql::Catalog;
 use jetstream_worker::sql_output::SqlOutput;
 use jetstream_worker::{run_worker, TaskExecutor};
@@ -20,7 +22,8 @@ pub struct DateReport {
     pub outcome: DateOutcome,
 }
 
-/// Runs `work` (experiment, date) in order with `workers` in-process workers.
+/// Runs `work` (experiment, date) in order with `workers` in-process workers, an in-process
+/// aggregator and the coordinator: the fleet's roles as tasks of one process.
 pub fn run_embedded(
     warehouse: Arc<dyn Warehouse>,
     sink: Option<Arc<dyn ResultsSink>>,
@@ -43,19 +46,37 @@ pub fn run_embedded(
     runtime.block_on(async move {
         let queue = InProcessQueue::default();
         let shared: Arc<dyn MessageQueue> = Arc::new(queue.clone());
+        let names = QueueNames::default();
+        let metrics = FleetMetrics::new("embedded");
         let mut executor =
             TaskExecutor::new(Arc::clone(&warehouse), Catalog::default(), "embedded");
         if let Some(output) = sql_output {
             executor = executor.with_sql_output(output);
         }
         let executor = Arc::new(executor);
+        let worker_options = Arc::new(WorkerOptions::new(&names.tasks, &names.results));
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                let (q, e) = (Arc::clone(&shared), Arc::clone(&executor));
-                tokio::spawn(async move { run_worker(q, e, TASKS_QUEUE, RESULTS_QUEUE).await })
+                let (q, e, o, m) = (
+                    Arc::clone(&shared),
+                    Arc::clone(&executor),
+                    Arc::clone(&worker_options),
+                    metrics.clone(),
+                );
+                tokio::spawn(async move { run_worker(q, e, &o, &m).await })
             })
             .collect();
-        let coordinator = Coordinator::new(Arc::clone(&shared), warehouse, sink, options);
+        let aggregator = tokio::spawn(
+            AggregatorService::new(
+                Arc::clone(&shared),
+                names.clone(),
+                warehouse,
+                sink,
+                metrics.clone(),
+            )
+            .run(),
+        );
+        let coordinator = Coordinator::new(Arc::clone(&shared), names.clone(), options);
         let mut reports = Vec::new();
         let mut failure = None;
         for (spec, date) in work {
@@ -71,10 +92,16 @@ pub fn run_embedded(
                 }
             }
         }
-        queue.close(TASKS_QUEUE);
+        queue.close(&names.tasks);
         for handle in handles {
             handle.await.context("worker task")?.context("worker")?;
         }
+        queue.close(&names.results);
+        queue.close(&names.progress);
+        aggregator
+            .await
+            .context("aggregator task")?
+            .context("aggregator")?;
         match failure {
             Some(e) => Err(e),
             None => Ok(reports),

@@ -1,69 +1,338 @@
-//! Collects task results, drops duplicates, and writes each output once its tasks are done.
+//! The aggregator: collects task results, keeps the first of each task id, and writes each
+//! experiment-date's outputs (statistics tables and views, logs, JSON) once the coordinator says
+//! all its tasks are answered.
+//!
+//! Accepted results are appended to a spool file (when a spool directory is given) before they
+//! are acknowledged, so an aggregator that restarts reloads them instead of losing them: the
+//! queue's redelivery and the spool together make every result count exactly once.
 
 use crate::export::{self, ResultsSink};
 use crate::plan;
+use jetstream_proto::fleet::{
+    DateGroup, DateOutcome, Finalize, Progress, ProgressOutcome, ToAggregator, ToCoordinator,
+    Written,
+};
+use jetstream_proto::metrics::FleetMetrics;
+use jetstream_proto::queue::{MessageQueue, QueueError, QueueNames};
 use jetstream_proto::spec::AnalysisSpec;
-use jetstream_proto::task::{TaskOutcome, TaskResult};
+use jetstream_proto::task::{Envelope, TaskOutcome, TaskResult};
 use jetstream_proto::warehouse::{Warehouse, WarehouseError};
 use jetstream_proto::{AnalysisBasis, AnalysisError, AnalysisPeriod, StatisticRow, TaskId};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The results of one experiment-date, gathered from workers.
+/// The results gathered for one experiment-date.
 #[derive(Debug, Default)]
-pub struct Aggregator {
-    /// Tasks published and not yet answered: the single place duplicates are recognised.
-    pending: HashSet<TaskId>,
-    rows: WindowRows,
-    errors: Vec<AnalysisError>,
+struct GroupResults {
+    results: HashMap<TaskId, TaskResult>,
 }
 
-impl Aggregator {
-    /// Registers a published task whose result is awaited.
-    pub fn expect(&mut self, task: &TaskId) {
-        self.pending.insert(task.clone());
-    }
+/// Consumes the results queue and writes outputs.
+pub struct AggregatorService {
+    queue: Arc<dyn MessageQueue>,
+    names: QueueNames,
+    warehouse: Arc<dyn Warehouse>,
+    sink: Option<Arc<dyn ResultsSink>>,
+    spool: Option<Spool>,
+    metrics: FleetMetrics,
+    groups: HashMap<DateGroup, GroupResults>,
+}
 
-    /// True when every expected task has a result.
-    pub fn is_complete(&self) -> bool {
-        self.pending.is_empty()
-    }
+/// Failures that stop the aggregator (a failed write is reported to the coordinator instead).
+#[derive(Debug, thiserror::Error)]
+pub enum AggregatorError {
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    #[error("spool {path}: {source}")]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
-    /// Records `result` if its task is awaited; returns false (and ignores it) for a result
-    /// already recorded or never expected (a redelivery, or a stale run), which is how
-    /// redelivered tasks never duplicate a row.
-    pub fn accept(&mut self, result: &TaskResult) -> bool {
-        if !self.pending.remove(&result.task_id) {
-            return false;
+impl AggregatorService {
+    /// An aggregator reading `names.results` and answering on `names.progress`.
+    pub fn new(
+        queue: Arc<dyn MessageQueue>,
+        names: QueueNames,
+        warehouse: Arc<dyn Warehouse>,
+        sink: Option<Arc<dyn ResultsSink>>,
+        metrics: FleetMetrics,
+    ) -> AggregatorService {
+        AggregatorService {
+            queue,
+            names,
+            warehouse,
+            sink,
+            spool: None,
+            metrics,
+            groups: HashMap::new(),
         }
-        match &result.outcome {
-            TaskOutcome::Statistics { rows, errors } => {
-                if let (Some(period), Some(n)) = (result.key.period, result.key.window_index) {
-                    self.rows
-                        .entry((period, n))
-                        .or_default()
-                        .extend(rows.iter().cloned());
+    }
+
+    /// Spools accepted results under `dir` (created if missing) and reloads what an earlier
+    /// process spooled there.
+    pub fn with_spool(mut self, dir: &Path) -> Result<AggregatorService, AggregatorError> {
+        let spool = Spool::open(dir)?;
+        for result in spool.load()? {
+            let group = DateGroup::of(&result.run_id, &result.key);
+            self.groups
+                .entry(group)
+                .or_default()
+                .results
+                .entry(result.task_id.clone())
+                .or_insert(result);
+        }
+        if !self.groups.is_empty() {
+            tracing::info!(dates = self.groups.len(), "reloaded spooled results");
+        }
+        self.spool = Some(spool);
+        Ok(self)
+    }
+
+    /// Runs until the results queue closes; returns the number of dates written.
+    pub async fn run(mut self) -> Result<u64, AggregatorError> {
+        let mut written = 0;
+        while let Some(delivery) = self.queue.receive(&self.names.results).await? {
+            let message = match Envelope::<ToAggregator>::decode(&delivery.payload) {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::error!(error = %e, "dead-lettering an undecodable result");
+                    self.metrics.dead_lettered("result");
+                    self.queue.nack(delivery, false).await?;
+                    continue;
                 }
-                self.errors.extend(errors.iter().cloned());
+            };
+            match message {
+                ToAggregator::Result(result) => {
+                    let _timer = self.metrics.start("result");
+                    let progress = self.accept(result)?;
+                    self.queue
+                        .publish(
+                            &self.names.progress,
+                            Envelope::encode(&ToCoordinator::Progress(progress)),
+                        )
+                        .await?;
+                    self.metrics.succeeded("result");
+                }
+                ToAggregator::Finalize(finalize) => {
+                    let _timer = self.metrics.start("finalize");
+                    let group = finalize.group();
+                    let results = self.groups.remove(&group).unwrap_or_default().results;
+                    let (warehouse, sink) = (Arc::clone(&self.warehouse), self.sink.clone());
+                    let outcome = tokio::task::spawn_blocking(move || {
+                        write_outputs(&*warehouse, sink.as_deref(), &finalize, &results)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+                    match &outcome {
+                        Ok(_) => self.metrics.succeeded("finalize"),
+                        Err(e) => {
+                            tracing::error!(%group, error = %e, "writing outputs failed");
+                            self.metrics.failed("finalize");
+                        }
+                    }
+                    let notice = ToCoordinator::Written(Written {
+                        group: group.clone(),
+                        result: outcome,
+                    });
+                    self.queue
+                        .publish(&self.names.progress, Envelope::encode(&notice))
+                        .await?;
+                    if let Some(spool) = &self.spool {
+                        spool.remove(&group)?;
+                    }
+                    written += 1;
+                }
             }
-            TaskOutcome::Failed { error } => self.errors.push((**error).clone()),
-            TaskOutcome::Table { errors, .. } => self.errors.extend(errors.iter().cloned()),
+            self.queue.ack(delivery).await?;
         }
-        true
+        Ok(written)
     }
 
-    /// Records an error that did not come from a worker (e.g. a skipped experiment).
-    pub fn record_error(&mut self, error: AnalysisError) {
-        self.errors.push(error);
+    /// Keeps `result` if it is the first of its task id; returns the notice for the
+    /// coordinator, which always describes the first result.
+    fn accept(&mut self, result: TaskResult) -> Result<Progress, AggregatorError> {
+        let group = DateGroup::of(&result.run_id, &result.key);
+        let entry = self.groups.entry(group.clone()).or_default();
+        let kept = match entry.results.get(&result.task_id) {
+            Some(first) => {
+                tracing::debug!(task = %result.task_id, "dropping a duplicate result");
+                first
+            }
+            None => {
+                if let Some(spool) = &self.spool {
+                    spool.append(&group, &result)?;
+                }
+                entry
+                    .results
+                    .entry(result.task_id.clone())
+                    .or_insert(result)
+            }
+        };
+        Ok(Progress {
+            run_id: kept.run_id.clone(),
+            task_id: kept.task_id.clone(),
+            key: kept.key.clone(),
+            outcome: ProgressOutcome::of(&kept.outcome),
+        })
+    }
+}
+
+/// Writes one experiment-date's logs, statistics tables, views and JSON.
+pub fn write_outputs(
+    warehouse: &dyn Warehouse,
+    sink: Option<&dyn ResultsSink>,
+    finalize: &Finalize,
+    results: &HashMap<TaskId, TaskResult>,
+) -> Result<DateOutcome, String> {
+    let spec = &finalize.spec;
+    let mut errors = finalize.errors.clone();
+    let mut rows = WindowRows::new();
+    // In publication order, so the logs do not depend on which worker answered first.
+    for id in &finalize.tasks {
+        let Some(result) = results.get(id) else {
+            errors.push(AnalysisError {
+                timestamp: chrono::Utc::now(),
+                log_level: "ERROR".into(),
+                experiment: Some(spec.experiment.slug.clone()),
+                metric: None,
+                statistic: None,
+                segment: None,
+                analysis_basis: None,
+                analysis_period: None,
+                message: format!("the result of task {id} was lost; rerun the experiment"),
+                exception: None,
+                exception_type: Some("LostResult".into()),
+                filename: "coordinator/src/aggregator.rs".into(),
+                func_name: "write_outputs".into(),
+            });
+            continue;
+        };
+        match &result.outcome {
+            TaskOutcome::Statistics { rows: r, errors: e } => {
+                if let (Some(period), Some(n)) = (result.key.period, result.key.window_index) {
+                    rows.entry((period, n))
+                        .or_default()
+                        .extend(r.iter().cloned());
+                }
+                errors.extend(e.iter().cloned());
+            }
+            TaskOutcome::Failed { error } => errors.push((**error).clone()),
+            TaskOutcome::Table { errors: e, .. } => errors.extend(e.iter().cloned()),
+        }
+    }
+    warehouse
+        .append_logs(&errors)
+        .map_err(|e| format!("writing the logs: {e}"))?;
+    match &finalize.outcome {
+        DateOutcome::Analysed(_) => {
+            let written = write_tables(warehouse, spec, rows, &finalize.metric_bases)
+                .map_err(|e| format!("writing statistics: {e}"))?;
+            if let Some(sink) = sink {
+                let periods: Vec<AnalysisPeriod> = written.keys().copied().collect();
+                export_experiment(warehouse, sink, spec, &periods, finalize.started)
+                    .map_err(|e| format!("exporting: {e}"))?;
+            }
+            Ok(DateOutcome::Analysed(written))
+        }
+        other => {
+            if let Some(sink) = sink {
+                export_errors(warehouse, sink, spec, finalize.started)
+                    .map_err(|e| format!("exporting errors: {e}"))?;
+            }
+            Ok(other.clone())
+        }
+    }
+}
+
+/// Accepted results on disk, one append-only file per experiment-date.
+struct Spool {
+    dir: PathBuf,
+}
+
+impl Spool {
+    fn open(dir: &Path) -> Result<Spool, AggregatorError> {
+        std::fs::create_dir_all(dir).map_err(|source| AggregatorError::Spool {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+        })
     }
 
-    /// Takes the errors recorded so far (to be written to the logs table).
-    pub fn take_errors(&mut self) -> Vec<AnalysisError> {
-        std::mem::take(&mut self.errors)
+    fn path(&self, group: &DateGroup) -> PathBuf {
+        let name: String = group
+            .to_string()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.dir.join(format!("{name}.jsonl"))
     }
 
-    /// Takes the statistics rows gathered so far, by (period, window index).
-    pub fn take_rows(&mut self) -> WindowRows {
-        std::mem::take(&mut self.rows)
+    /// Appends `result` and syncs it to disk before the caller acknowledges it.
+    fn append(&self, group: &DateGroup, result: &TaskResult) -> Result<(), AggregatorError> {
+        let path = self.path(group);
+        let err = |source| AggregatorError::Spool {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(err)?;
+        let mut line = Envelope::encode(result);
+        line.push(b'\n');
+        file.write_all(&line).map_err(err)?;
+        file.sync_data().map_err(err)
+    }
+
+    /// Every spooled result; a torn last line (a crash mid-append) is skipped, since its
+    /// message was never acknowledged and will be redelivered.
+    fn load(&self) -> Result<Vec<TaskResult>, AggregatorError> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| AggregatorError::Spool {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut results = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+                continue;
+            }
+            let text = std::fs::read(&path).map_err(|source| AggregatorError::Spool {
+                path: path.clone(),
+                source,
+            })?;
+            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                match Envelope::<TaskResult>::decode(line) {
+                    Ok(result) => results.push(result),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "skipping a torn spool line")
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    fn remove(&self, group: &DateGroup) -> Result<(), AggregatorError> {
+        let path = self.path(group);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(AggregatorError::Spool { path, source }),
+        }
     }
 }
 

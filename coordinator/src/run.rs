@@ -1,40 +1,32 @@
-//! The coordinator: plans an experiment-date into tasks, publishes them stage by stage, and
-//! hands results to the aggregator.
+//! The coordinator: plans an experiment-date into tasks, publishes them stage by stage, follows
+//! their progress, and asks the aggregator to write the outputs.
 //!
 //! Stages follow the data: enrollments → metrics per (period, basis) → statistics per
 //! (period, segment, basis). Each warehouse query belongs to exactly one task and runs once per
 //! run; a task whose result never arrives is redelivered by the queue, and a duplicate result
-//! is dropped by task id.
+//! is dropped by task id (by the aggregator, which tells the coordinator of every answered task).
 
-use crate::aggregator::{export_errors, export_experiment, write_tables, Aggregator, ExportError};
-use crate::export::ResultsSink;
 use crate::plan::{self, DuePeriod};
+use crate::progress::{ProgressRouter, Subscription};
 use crate::timelimits::enrollment_limits;
 use crate::validation::check_runnable;
 use chrono::{DateTime, NaiveDate, Utc};
-use jetstream_proto::queue::{MessageQueue, QueueError, RESULTS_QUEUE, TASKS_QUEUE};
-use jetstream_proto::spec::{AnalysisSpec, TimeLimits};
-use jetstream_proto::task::{
-    Envelope, QueryOptions, TaskOutcome, TaskResult, TaskTables, WireTask,
+use jetstream_proto::fleet::{
+    DateGroup, Finalize, Progress, ProgressOutcome, ToAggregator, ToCoordinator,
 };
-use jetstream_proto::warehouse::{Warehouse, WarehouseError};
+use jetstream_proto::queue::{MessageQueue, QueueError, QueueNames};
+use jetstream_proto::spec::{AnalysisSpec, TimeLimits};
+use jetstream_proto::task::{Envelope, TaskTables, WireTask};
+use jetstream_proto::warehouse::WarehouseError;
 use jetstream_proto::{AnalysisError, AnalysisPeriod, TaskId, TaskKey, TaskKind};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use thiserror::Error;
+use tokio::sync::OnceCell;
 
-/// Options of a run.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Identifies the run; task ids are `<run id>/<task key>`.
-    pub run_id: String,
-    /// Periods to analyse (Jetstream's `--analysis_periods`).
-    pub periods: Vec<AnalysisPeriod>,
-    /// Seed every statistic derives its own seed from.
-    pub seed: u64,
-    /// How queries are generated.
-    pub query: QueryOptions,
-}
+pub use jetstream_proto::fleet::DateOutcome;
+/// Options of a run: the same settings travel in every run request.
+pub use jetstream_proto::fleet::RunSettings as RunOptions;
 
 /// Failures that stop a run (as opposed to task failures, which are logged and exported).
 #[derive(Debug, Error)]
@@ -43,83 +35,112 @@ pub enum RunError {
     Queue(#[from] QueueError),
     #[error("warehouse: {0}")]
     Warehouse(#[from] WarehouseError),
-    #[error("export: {0}")]
-    Export(#[from] ExportError),
+    #[error("aggregator: {0}")]
+    Aggregator(String),
     #[error("internal error: {0}")]
     Internal(String),
-}
-
-/// What happened to one experiment-date.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DateOutcome {
-    /// Periods analysed, with the number of statistics rows each wrote.
-    Analysed(BTreeMap<AnalysisPeriod, usize>),
-    /// Nothing was due (or enrollment data was not ready yet).
-    NothingDue,
-    /// Not analysed, for the given reason; `failed` when upstream counts it as a failure.
-    Skipped { reason: String, failed: bool },
-    /// The enrollments or every metrics query failed.
-    Failed(String),
 }
 
 /// Drives experiment-dates through the queue.
 pub struct Coordinator {
     queue: Arc<dyn MessageQueue>,
-    warehouse: Arc<dyn Warehouse>,
-    sink: Option<Arc<dyn ResultsSink>>,
+    names: QueueNames,
     options: RunOptions,
+    /// Started on the first date driven, so that planning alone (`--dry-run`,
+    /// `validate-config`) needs no runtime.
+    router: OnceCell<Arc<ProgressRouter>>,
 }
 
 impl Coordinator {
-    /// A coordinator publishing on `queue`, writing to `warehouse` and (if set) `sink`.
+    /// A coordinator publishing tasks on `names.tasks` and finalize requests on
+    /// `names.results`, following progress on `names.progress`.
     pub fn new(
         queue: Arc<dyn MessageQueue>,
-        warehouse: Arc<dyn Warehouse>,
-        sink: Option<Arc<dyn ResultsSink>>,
+        names: QueueNames,
         options: RunOptions,
     ) -> Coordinator {
         Coordinator {
             queue,
-            warehouse,
-            sink,
+            names,
             options,
+            router: OnceCell::new(),
         }
     }
 
-    /// Analyses `spec` for `date`: every period due that day.
+    /// Follows progress with `router` (shared by the coordinators of one process, since one
+    /// consumer must see every notice of the progress queue).
+    pub fn sharing(self, router: Arc<ProgressRouter>) -> Coordinator {
+        let cell = OnceCell::new();
+        let _ = cell.set(router);
+        Coordinator {
+            router: cell,
+            ..self
+        }
+    }
+
+    /// The run's settings.
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    async fn subscribe(&self, group: DateGroup) -> Subscription {
+        let router = self
+            .router
+            .get_or_init(|| async {
+                ProgressRouter::spawn(Arc::clone(&self.queue), self.names.progress.clone())
+            })
+            .await;
+        router.subscribe(group)
+    }
+
+    /// Analyses `spec` for `date`: every period due that day. Returns once the aggregator has
+    /// written the outputs.
     pub async fn run_date(
         &self,
         spec: Arc<AnalysisSpec>,
         date: NaiveDate,
     ) -> Result<DateOutcome, RunError> {
         let started = Utc::now();
-        let mut aggregator = Aggregator::default();
-        let outcome = self.analyse(&spec, date, started, &mut aggregator).await;
-        // Like Jetstream's `finally`: errors are logged (and exported below) whatever happened.
-        let errors = aggregator.take_errors();
-        let warehouse = Arc::clone(&self.warehouse);
-        blocking(move || warehouse.append_logs(&errors)).await??;
-        let outcome = outcome?;
-        if let Some(sink) = &self.sink {
-            let (warehouse, sink, spec2) = (
-                Arc::clone(&self.warehouse),
-                Arc::clone(sink),
-                Arc::clone(&spec),
-            );
-            match &outcome {
-                DateOutcome::Analysed(written) => {
-                    let periods: Vec<AnalysisPeriod> = written.keys().copied().collect();
-                    blocking(move || {
-                        export_experiment(&*warehouse, &*sink, &spec2, &periods, started)
-                    })
-                    .await??;
+        let group = DateGroup {
+            run_id: self.options.run_id.clone(),
+            experiment_slug: spec.experiment.slug.clone(),
+            date,
+        };
+        let mut progress = self.subscribe(group.clone()).await;
+        let mut plan = DatePlan::default();
+        let outcome = self
+            .analyse(&spec, date, started, &mut progress, &mut plan)
+            .await?;
+        // Like Jetstream's `finally`: the aggregator logs and exports errors whatever happened.
+        let finalize = Finalize {
+            run_id: self.options.run_id.clone(),
+            spec: Arc::clone(&spec),
+            date,
+            started,
+            tasks: plan.tasks,
+            outcome,
+            errors: plan.errors,
+            metric_bases: plan.metric_bases,
+        };
+        self.queue
+            .publish(
+                &self.names.results,
+                Envelope::encode(&ToAggregator::Finalize(Box::new(finalize))),
+            )
+            .await?;
+        loop {
+            match progress.next().await {
+                Some(ToCoordinator::Written(written)) if written.group == group => {
+                    return written.result.map_err(RunError::Aggregator);
                 }
-                _ => {
-                    blocking(move || export_errors(&*warehouse, &*sink, &spec2, started)).await??
+                Some(_) => continue,
+                None => {
+                    return Err(RunError::Internal(
+                        "the progress queue closed before the outputs were written".into(),
+                    ))
                 }
             }
         }
-        Ok(outcome)
     }
 
     /// The enrollments and metrics tasks `run_date` would publish for `spec` on `date`, without
@@ -201,12 +222,13 @@ impl Coordinator {
         spec: &Arc<AnalysisSpec>,
         date: NaiveDate,
         started: DateTime<Utc>,
-        aggregator: &mut Aggregator,
+        progress: &mut Subscription,
+        plan: &mut DatePlan,
     ) -> Result<DateOutcome, RunError> {
         let slug = spec.experiment.slug.clone();
         if let Err(reason) = check_runnable(&spec.experiment, date) {
             tracing::info!(experiment = %slug, %date, "{reason}");
-            aggregator.record_error(log_record(
+            plan.errors.push(log_record(
                 &slug,
                 if reason.is_failure() {
                     "ERROR"
@@ -225,7 +247,7 @@ impl Coordinator {
         let due = match plan::due_periods(spec, date, &self.options.periods) {
             Ok(due) => due,
             Err(e) => {
-                aggregator.record_error(log_record(
+                plan.errors.push(log_record(
                     &slug,
                     "WARNING",
                     e.to_string(),
@@ -250,18 +272,20 @@ impl Coordinator {
         // Stage 1: enrollments.
         let key = self.key(spec, date, TaskKind::Enrollments, None, None, None);
         let task = self.task(spec, key, limits, None);
-        let results = self.execute(vec![task], aggregator).await?;
-        if let Some(TaskOutcome::Failed { error }) = results.values().next().map(|r| &r.outcome) {
-            return Ok(DateOutcome::Failed(error.message.clone()));
+        let answers = self.execute(vec![task], progress, plan).await?;
+        if let Some(ProgressOutcome::Failed { message }) =
+            answers.values().next().map(|p| &p.outcome)
+        {
+            return Ok(DateOutcome::Failed(message.clone()));
         }
 
         // Stage 2: a metrics table per (period, basis).
         let tasks = self.metrics_tasks(spec, date, &due);
-        let metric_results = self.execute(tasks, aggregator).await?;
-        let metric_tables: HashMap<TaskKey, String> = metric_results
+        let answers = self.execute(tasks, progress, plan).await?;
+        let metric_tables: HashMap<TaskKey, String> = answers
             .values()
-            .filter_map(|r| match &r.outcome {
-                TaskOutcome::Table { table, .. } => Some((r.key.clone(), table.clone())),
+            .filter_map(|p| match &p.outcome {
+                ProgressOutcome::Table { table } => Some((p.key.clone(), table.clone())),
                 _ => None,
             })
             .collect();
@@ -291,16 +315,10 @@ impl Coordinator {
                 }
             }
         }
-        self.execute(tasks, aggregator).await?;
-
-        let metric_bases: Vec<(AnalysisPeriod, Vec<jetstream_proto::AnalysisBasis>)> =
-            due.iter().map(|d| (d.period, d.bases.clone())).collect();
-        let rows = aggregator.take_rows();
-        let warehouse = Arc::clone(&self.warehouse);
-        let spec2 = Arc::clone(spec);
-        let written =
-            blocking(move || write_tables(&*warehouse, &spec2, rows, &metric_bases)).await?;
-        Ok(DateOutcome::Analysed(written?))
+        self.execute(tasks, progress, plan).await?;
+        plan.metric_bases = due.iter().map(|d| (d.period, d.bases.clone())).collect();
+        // The aggregator counts the rows it writes.
+        Ok(DateOutcome::Analysed(BTreeMap::new()))
     }
 
     fn key(
@@ -360,54 +378,51 @@ impl Coordinator {
         }
     }
 
-    /// Publishes `tasks` and waits for one result of each; duplicates and results of other runs
-    /// are acknowledged and dropped.
+    /// Publishes `tasks` and waits until each is answered; returns the answers by task id.
     async fn execute(
         &self,
         tasks: Vec<WireTask>,
-        aggregator: &mut Aggregator,
-    ) -> Result<HashMap<TaskId, TaskResult>, RunError> {
+        progress: &mut Subscription,
+        plan: &mut DatePlan,
+    ) -> Result<HashMap<TaskId, Progress>, RunError> {
+        let mut pending: HashSet<TaskId> = HashSet::new();
         for task in &tasks {
-            aggregator.expect(&task.id);
+            if pending.insert(task.id.clone()) {
+                plan.tasks.push(task.id.clone());
+            }
             self.queue
-                .publish(TASKS_QUEUE, Envelope::encode(task))
+                .publish(&self.names.tasks, Envelope::encode(task))
                 .await?;
         }
-        let mut results = HashMap::new();
-        while !aggregator.is_complete() {
-            let Some(delivery) = self.queue.receive(RESULTS_QUEUE).await? else {
-                return Err(RunError::Internal(
-                    "results queue closed before the run completed".into(),
-                ));
-            };
-            let result: TaskResult = match Envelope::decode(&delivery.payload) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "dead-lettering an undecodable result");
-                    self.queue.nack(delivery, false).await?;
-                    continue;
+        let mut answers = HashMap::new();
+        while !pending.is_empty() {
+            match progress.next().await {
+                Some(ToCoordinator::Progress(p)) => {
+                    if pending.remove(&p.task_id) {
+                        if let ProgressOutcome::Failed { message } = &p.outcome {
+                            tracing::warn!(task = %p.task_id, "{message}");
+                        }
+                        answers.insert(p.task_id.clone(), p);
+                    }
                 }
-            };
-            if aggregator.accept(&result) {
-                if let TaskOutcome::Failed { error } = &result.outcome {
-                    tracing::warn!(task = %result.task_id, "{}", error.message);
+                Some(ToCoordinator::Written(_)) => {}
+                None => {
+                    return Err(RunError::Internal(
+                        "the progress queue closed before the run completed".into(),
+                    ))
                 }
-                results.insert(result.task_id.clone(), result);
-            } else {
-                tracing::debug!(task = %result.task_id, "dropping a duplicate or stale result");
             }
-            self.queue.ack(delivery).await?;
         }
-        Ok(results)
+        Ok(answers)
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, RunError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| RunError::Internal(e.to_string()))
+/// What a date's driving gathers for its finalize request.
+#[derive(Default)]
+struct DatePlan {
+    tasks: Vec<TaskId>,
+    errors: Vec<AnalysisError>,
+    metric_bases: Vec<(AnalysisPeriod, Vec<jetstream_proto::AnalysisBasis>)>,
 }
 
 fn log_record(

@@ -2,8 +2,12 @@
 //! de-duplicated by task id, and one statistics table per due (period, window).
 
 use chrono::NaiveDate;
-use jetstream_coordinator::{Coordinator, DateOutcome, RunOptions};
-use jetstream_proto::queue::{InProcessQueue, MessageQueue, RESULTS_QUEUE, TASKS_QUEUE};
+use jetstream_coordinator::{AggregatorService, Coordinator, DateOutcome, RunOptions};
+use jetstream_proto::fleet::ToAggregator;
+use jetstream_proto::metrics::FleetMetrics;
+use jetstream_proto::queue::{
+    InProcessQueue, MessageQueue, QueueNames, RESULTS_QUEUE, TASKS_QUEUE,
+};
 use jetstream_proto::spec::*;
 use jetstream_proto::task::{Envelope, TaskOutcome, TaskResult, WireTask};
 use jetstream_proto::warehouse::{Frame, Warehouse, WarehouseError, WriteMode};
@@ -134,11 +138,17 @@ async fn duplicating_worker(queue: Arc<dyn MessageQueue>, kinds: Arc<Mutex<Vec<T
             outcome,
         };
         queue
-            .publish(RESULTS_QUEUE, Envelope::encode(&result))
+            .publish(
+                RESULTS_QUEUE,
+                Envelope::encode(&ToAggregator::Result(result.clone())),
+            )
             .await
             .unwrap();
         queue
-            .publish(RESULTS_QUEUE, Envelope::encode(&result))
+            .publish(
+                RESULTS_QUEUE,
+                Envelope::encode(&ToAggregator::Result(result.clone())),
+            )
             .await
             .unwrap();
         queue.ack(delivery).await.unwrap();
@@ -152,10 +162,20 @@ async fn stages_run_in_order_and_duplicate_results_are_dropped() {
     let kinds = Arc::new(Mutex::new(Vec::new()));
     let worker = tokio::spawn(duplicating_worker(Arc::clone(&shared), Arc::clone(&kinds)));
     let warehouse = Arc::new(RecordingWarehouse::default());
+    let names = QueueNames::default();
+    let aggregator = tokio::spawn(
+        AggregatorService::new(
+            Arc::clone(&shared),
+            names.clone(),
+            warehouse.clone(),
+            None,
+            FleetMetrics::new("aggregator"),
+        )
+        .run(),
+    );
     let coordinator = Coordinator::new(
         Arc::clone(&shared),
-        warehouse.clone(),
-        None,
+        names.clone(),
         RunOptions {
             run_id: "t".into(),
             periods: AnalysisPeriod::ALL.to_vec(),
@@ -222,4 +242,7 @@ async fn stages_run_in_order_and_duplicate_results_are_dropped() {
 
     queue.close(TASKS_QUEUE);
     worker.await.unwrap();
+    queue.close(&names.results);
+    queue.close(&names.progress);
+    assert_eq!(aggregator.await.unwrap().unwrap(), 3, "three dates written");
 }

@@ -8,6 +8,8 @@
 //! heavy dependency: DuckDB, RabbitMQ and BigQuery live behind these traits in other crates.
 
 pub mod catalog;
+pub mod fleet;
+pub mod metrics;
 pub mod naming;
 pub mod period;
 pub mod queue;
@@ -25,4 +27,4 @@ pub use task::{
 
 /// Version of every message on the wire. Bumped whenever a field changes meaning or is removed;
 /// a role refuses messages of another version instead of misreading them.
-pub const WIRE_VERSION: u32 = 1;
+pub const WIRE_VERSION: u32 = 2;

@@ -10,6 +10,7 @@
 //! - consumers must therefore be idempotent, and the aggregator de-duplicates results by task id.
 
 use async_trait::async_trait;
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +22,51 @@ use tokio::sync::Notify;
 pub const TASKS_QUEUE: &str = "jetstream.tasks";
 /// The queue workers publish results to and the aggregator consumes.
 pub const RESULTS_QUEUE: &str = "jetstream.results";
+
+/// The queues of one fleet, all named `<prefix>.<role>` so that several fleets (or tests) can
+/// share a broker without seeing each other's messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueNames {
+    /// Run requests (an experiment and its dates) for the coordinator.
+    pub runs: String,
+    /// Tasks for the workers.
+    pub tasks: String,
+    /// Task results and finalize requests for the aggregator.
+    pub results: String,
+    /// Progress notices and written-outputs notices for the coordinator.
+    pub progress: String,
+}
+
+impl QueueNames {
+    /// The default prefix (`jetstream.tasks`, ...).
+    pub const DEFAULT_PREFIX: &'static str = "jetstream";
+
+    /// The queues named under `prefix`.
+    pub fn with_prefix(prefix: &str) -> QueueNames {
+        QueueNames {
+            runs: format!("{prefix}.runs"),
+            tasks: format!("{prefix}.tasks"),
+            results: format!("{prefix}.results"),
+            progress: format!("{prefix}.progress"),
+        }
+    }
+
+    /// Every queue, in a fixed order (for declaring and inspecting them).
+    pub fn all(&self) -> [&str; 4] {
+        [&self.runs, &self.tasks, &self.results, &self.progress]
+    }
+}
+
+impl Default for QueueNames {
+    fn default() -> Self {
+        QueueNames::with_prefix(Self::DEFAULT_PREFIX)
+    }
+}
+
+/// The dead-letter queue of `queue`: where poison messages end up, for an operator to inspect.
+pub fn dead_letter_queue(queue: &str) -> String {
+    format!("{queue}.dead")
+}
 
 /// Failures of a queue transport.
 #[derive(Debug, Error)]
@@ -45,6 +91,8 @@ pub struct Delivery {
     /// 1 for the first delivery, incremented on each redelivery.
     pub attempt: u32,
     settle_on_drop: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// What another transport needs to settle the delivery (e.g. its acker).
+    handle: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -59,6 +107,33 @@ impl std::fmt::Debug for Delivery {
 }
 
 impl Delivery {
+    /// A delivery of a transport defined in another crate, carrying the `handle` it settles
+    /// the delivery with. Dropping it does nothing: such transports redeliver what their
+    /// consumer leaves unacknowledged when its channel closes.
+    pub fn from_transport(
+        queue: &str,
+        tag: u64,
+        payload: Vec<u8>,
+        redelivered: bool,
+        attempt: u32,
+        handle: Box<dyn Any + Send + Sync>,
+    ) -> Delivery {
+        Delivery {
+            queue: queue.to_string(),
+            tag,
+            payload,
+            redelivered,
+            attempt,
+            settle_on_drop: None,
+            handle: Some(handle),
+        }
+    }
+
+    /// The transport's handle, if it is of type `T`.
+    pub fn handle<T: 'static>(&self) -> Option<&T> {
+        self.handle.as_ref()?.downcast_ref::<T>()
+    }
+
     fn settled(mut self) {
         self.settle_on_drop = None;
     }
@@ -83,6 +158,9 @@ pub trait MessageQueue: Send + Sync {
     async fn ack(&self, delivery: Delivery) -> Result<(), QueueError>;
     /// Gives a delivery back: requeued for redelivery, or dead-lettered when `requeue` is false.
     async fn nack(&self, delivery: Delivery, requeue: bool) -> Result<(), QueueError>;
+    /// Settles `delivery` and delivers its message again after `delay`, with its attempt count
+    /// one higher: the backoff between retries of a failed task, without holding a consumer.
+    async fn retry_later(&self, delivery: Delivery, delay: Duration) -> Result<(), QueueError>;
 }
 
 struct Message {
@@ -95,6 +173,8 @@ struct QueueState {
     ready: VecDeque<Message>,
     unacked: HashMap<u64, (Message, Instant)>,
     dead: Vec<Vec<u8>>,
+    /// Messages waiting out a retry delay: neither ready nor in flight, but not finished.
+    delayed: usize,
     closed: bool,
 }
 
@@ -205,7 +285,7 @@ impl InProcessQueue {
                 .insert(tag, (msg, now + self.shared.ack_timeout));
             return Take::Message(tag, payload, attempt);
         }
-        if state.closed && state.unacked.is_empty() {
+        if state.closed && state.unacked.is_empty() && state.delayed == 0 {
             return Take::Finished;
         }
         Take::Wait(state.unacked.values().map(|(_, d)| *d).min())
@@ -264,6 +344,7 @@ impl MessageQueue for InProcessQueue {
                         redelivered: attempt > 1,
                         attempt,
                         settle_on_drop: Some(Arc::new(move |tag| shared.requeue(&name, tag))),
+                        handle: None,
                     }));
                 }
                 Take::Finished => return Ok(None),
@@ -301,6 +382,26 @@ impl MessageQueue for InProcessQueue {
             }
         }
         self.shared.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn retry_later(&self, delivery: Delivery, delay: Duration) -> Result<(), QueueError> {
+        let msg = self.settle(&delivery);
+        let queue = delivery.queue.clone();
+        delivery.settled();
+        let msg = msg?;
+        self.shared.lock().entry(queue.clone()).or_default().delayed += 1;
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            {
+                let mut queues = shared.lock();
+                let state = queues.entry(queue).or_default();
+                state.delayed -= 1;
+                state.ready.push_back(msg);
+            }
+            shared.notify.notify_waiters();
+        });
         Ok(())
     }
 }
@@ -370,6 +471,25 @@ mod tests {
         q.nack(d, false).await.unwrap();
         assert_eq!(q.dead_letters("t"), vec![b"x".to_vec()]);
         assert_eq!(q.depth("t"), 0);
+    }
+
+    #[tokio::test]
+    async fn retry_later_redelivers_after_the_delay_and_keeps_a_closed_queue_open() {
+        let q = InProcessQueue::default();
+        q.publish("t", b"x".to_vec()).await.unwrap();
+        q.close("t");
+        let d = q.receive("t").await.unwrap().unwrap();
+        let started = Instant::now();
+        q.retry_later(d, Duration::from_millis(50)).await.unwrap();
+        let d = q
+            .receive("t")
+            .await
+            .unwrap()
+            .expect("not finished while delayed");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(d.attempt, 2);
+        q.ack(d).await.unwrap();
+        assert!(q.receive("t").await.unwrap().is_none());
     }
 
     #[tokio::test]

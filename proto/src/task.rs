@@ -140,6 +140,9 @@ impl Default for QueryOptions {
     }
 }
 
+/// The `exception_type` of a task failure worth retrying (the warehouse was unavailable).
+pub const RETRYABLE_EXCEPTION_TYPE: &str = "WarehouseUnavailable";
+
 /// A logged analysis error, in the shape of Jetstream's logs table (and, without
 /// `analysis_period`, of Experimenter's `AnalysisError`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,6 +182,14 @@ pub enum TaskOutcome {
     },
     /// The task failed as a whole.
     Failed { error: Box<AnalysisError> },
+}
+
+impl TaskOutcome {
+    /// True when the task failed for a reason a later attempt may not have.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TaskOutcome::Failed { error }
+            if error.exception_type.as_deref() == Some(RETRYABLE_EXCEPTION_TYPE))
+    }
 }
 
 /// A worker's answer to one task.

@@ -20,7 +20,15 @@ pub enum WarehouseError {
     InvalidName(String),
     #[error("warehouse error: {0}")]
     Other(String),
+    /// The warehouse could not be reached or was busy; the same request may succeed later, so
+    /// workers retry the task (with backoff) instead of recording a failure.
+    #[error("{UNAVAILABLE_PREFIX}{0}")]
+    Unavailable(String),
 }
+
+/// How an [`WarehouseError::Unavailable`] message starts, so that a task error built from its
+/// text can still be recognised as retryable.
+pub const UNAVAILABLE_PREFIX: &str = "warehouse unavailable: ";
 
 /// How to treat an existing destination table (BigQuery's write dispositions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

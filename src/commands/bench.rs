@@ -30,6 +30,7 @@ pub fn execute(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     match &args.what {
         BenchCommand::Statistics(a) => statistics(a),
         BenchCommand::Calibration(a) => calibration(a),
+        BenchCommand::Queue(a) => queue(a),
     }
 }
 
@@ -210,4 +211,98 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// `bench queue`: no-op tasks through RabbitMQ on a private queue prefix. Each consumer takes a
+/// task, publishes a result of the same size with a confirm, then acknowledges the task, as a
+/// worker does; the figures are the fleet's overhead per task without any analysis.
+fn queue(args: &crate::cli::BenchQueueArgs) -> anyhow::Result<ExitCode> {
+    use jetstream_amqp::{AmqpConfig, RabbitMq};
+    use jetstream_proto::queue::{MessageQueue, QueueNames};
+    use std::sync::Arc;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        println!("consumers  tasks  wall_s  tasks_per_s  mean_latency_ms");
+        for &consumers in &args.consumers {
+            let consumers = consumers.max(1);
+            let prefix = format!("bench.queue.{}.{consumers}", std::process::id());
+            let names = QueueNames::with_prefix(&prefix);
+            let mut config = AmqpConfig::new(args.broker.amqp_url.clone());
+            config.prefetch = 1;
+            let publisher = RabbitMq::connect(config.clone()).await?;
+            // A task-sized payload (a real task carries its resolved spec: a few kB).
+            let payload = vec![b'x'; 4096];
+            let started = std::time::Instant::now();
+            let mut handles = Vec::new();
+            for i in 0..consumers {
+                let mut c = config.clone();
+                c.connection_name = format!("bench-consumer-{i}");
+                let rabbit = Arc::new(RabbitMq::connect(c).await?);
+                let names = names.clone();
+                handles.push(tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    while let Some(d) = rabbit.receive(&names.tasks).await? {
+                        let t = std::time::Instant::now();
+                        if d.payload.is_empty() {
+                            rabbit.ack(d).await?;
+                            break;
+                        }
+                        rabbit.publish(&names.results, d.payload.clone()).await?;
+                        rabbit.ack(d).await?;
+                        latencies.push(t.elapsed().as_secs_f64());
+                    }
+                    let _ = rabbit.close().await;
+                    Ok::<Vec<f64>, jetstream_proto::queue::QueueError>(latencies)
+                }));
+            }
+            let publish = {
+                let publisher = publisher.clone();
+                let names = names.clone();
+                let payload = payload.clone();
+                let tasks = args.tasks;
+                tokio::spawn(async move {
+                    let mut set = tokio::task::JoinSet::new();
+                    for chunk in 0..16 {
+                        let (p, n, pl) = (publisher.clone(), names.clone(), payload.clone());
+                        set.spawn(async move {
+                            for _ in (chunk..tasks).step_by(16) {
+                                p.publish(&n.tasks, pl.clone()).await?;
+                            }
+                            Ok::<(), jetstream_proto::queue::QueueError>(())
+                        });
+                    }
+                    while let Some(r) = set.join_next().await {
+                        r.map_err(|e| {
+                            jetstream_proto::queue::QueueError::Transport(e.to_string())
+                        })??;
+                    }
+                    // One empty message per consumer tells it to stop.
+                    for _ in 0..consumers {
+                        publisher.publish(&names.tasks, Vec::new()).await?;
+                    }
+                    Ok::<(), jetstream_proto::queue::QueueError>(())
+                })
+            };
+            publish.await??;
+            let mut latencies = Vec::new();
+            for h in handles {
+                latencies.extend(h.await??);
+            }
+            let wall = started.elapsed().as_secs_f64();
+            let mean = latencies.iter().sum::<f64>() / latencies.len().max(1) as f64;
+            println!(
+                "{consumers:>9}  {:>5}  {wall:>6.2}  {:>11.0}  {:>15.2}",
+                latencies.len(),
+                latencies.len() as f64 / wall,
+                mean * 1000.0
+            );
+            for q in names.all() {
+                let _ = publisher.delete_topology(q).await;
+            }
+            let _ = publisher.close().await;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -1,8 +1,8 @@
 //! `jetstream demo`: a synthetic warehouse, a bundled experiment and config, analysed on every
 //! date from the experiment's start to its end through the same path as `jetstream run`.
 
-use super::run::{analyse, prepare, report};
-use crate::cli::{DemoArgs, Locations, RunArgs};
+use super::run::{analyse, prepare_on, report};
+use crate::cli::{BrokerArgs, DemoArgs, Locations, RunArgs};
 use crate::summary;
 use anyhow::Context;
 use chrono::Duration;
@@ -83,7 +83,7 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("generating {}", warehouse_path.display()))?;
 
     let run_args = RunArgs {
-        date: start,
+        date: Some(start),
         experiment_slug: vec![experiment.slug.clone()],
         config_file: Some(config_path.clone()),
         config_repos: Vec::new(),
@@ -103,12 +103,15 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             experiments: experiment_path.clone(),
             results: Some(results.display().to_string()),
         },
+        fleet: false,
+        wait: false,
+        broker: BrokerArgs::default(),
     };
-    let prepared = prepare(&run_args)?;
+    let prepared = prepare_on(&run_args, start)?;
     let mut work = Vec::new();
     let mut date = start;
     while date <= end {
-        for spec in &prepared.specs {
+        for (spec, _) in &prepared.work {
             work.push((Arc::clone(spec), date));
         }
         date += Duration::days(1);

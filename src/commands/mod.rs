@@ -3,6 +3,7 @@
 mod bench;
 mod config_source;
 mod demo;
+mod fleet;
 mod run;
 mod statistics;
 mod translate_sql;
@@ -20,5 +21,10 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Statistics(args) => statistics::execute(&args),
         Command::Bench(args) => bench::execute(&args),
         Command::TranslateSql(args) => translate_sql::execute(&args),
+        Command::Rerun(args) => run::rerun(&args),
+        Command::Backfill(args) => run::backfill(&args),
+        Command::Coordinator(args) => fleet::coordinator(&args),
+        Command::Worker(args) => fleet::worker(&args),
+        Command::Aggregator(args) => fleet::aggregator(&args),
     }
 }

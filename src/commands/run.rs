@@ -1,7 +1,7 @@
 //! `jetstream run`: the analyses due on one date, on a warehouse the user already has.
 
 use super::config_source;
-use crate::cli::{Locations, RunArgs};
+use crate::cli::{BackfillArgs, Locations, RunArgs};
 use crate::embedded::{run_embedded, DateReport};
 use anyhow::{bail, Context};
 use chrono::{NaiveDate, Utc};
@@ -19,42 +19,124 @@ use std::sync::Arc;
 
 /// Everything a run needs, validated before anything is written.
 pub struct Prepared {
-    pub specs: Vec<Arc<AnalysisSpec>>,
+    /// Each experiment with the dates to analyse, in order.
+    pub work: Vec<(Arc<AnalysisSpec>, Vec<NaiveDate>)>,
     pub warehouse: Arc<DuckDbWarehouse>,
     pub sink: Option<Arc<dyn ResultsSink>>,
 }
 
+/// Which dates each selected experiment is analysed on.
+enum Dates {
+    /// The experiments eligible on each of these dates.
+    Each(Vec<NaiveDate>),
+    /// Every date of each named experiment (`rerun`).
+    WholeExperiment,
+}
+
 pub fn execute(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let prepared = prepare(args)?;
+    let Some(date) = args.date else {
+        bail!("`run` needs --date YYYY-MM-DD (the last date with complete data)");
+    };
+    let prepared = prepare(args, Dates::Each(vec![date]))?;
     if args.dry_run {
-        return dry_run(&prepared, args);
+        return dry_run(&prepared, args, date);
+    }
+    finish(prepared, args)
+}
+
+/// `rerun`: every date of the named experiments, from their start to the day after their end
+/// (or yesterday, if earlier).
+pub fn rerun(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if args.experiment_slug.is_empty() {
+        bail!("`rerun` needs at least one --experiment-slug");
+    }
+    if args.date.is_some() || args.dry_run {
+        bail!("`rerun` analyses every date of the experiments; --date and --dry-run do not apply");
+    }
+    let prepared = prepare(args, Dates::WholeExperiment)?;
+    finish(prepared, args)
+}
+
+/// `backfill`: the experiments eligible on each date from --from to --to.
+pub fn backfill(args: &BackfillArgs) -> anyhow::Result<ExitCode> {
+    if args.from > args.to {
+        bail!("--from {} is after --to {}", args.from, args.to);
+    }
+    if args.run.date.is_some() || args.run.dry_run {
+        bail!("`backfill` analyses --from to --to; --date and --dry-run do not apply");
+    }
+    let dates: Vec<NaiveDate> = args
+        .from
+        .iter_days()
+        .take_while(|d| *d <= args.to)
+        .collect();
+    let prepared = prepare(&args.run, Dates::Each(dates))?;
+    finish(prepared, &args.run)
+}
+
+/// Runs the prepared work here, or enqueues it for a fleet.
+fn finish(prepared: Prepared, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if args.fleet {
+        return super::fleet::enqueue(&args.broker, run_options(args), prepared.work, args.wait);
     }
     let work = prepared
-        .specs
+        .work
         .iter()
-        .map(|s| (Arc::clone(s), args.date))
+        .flat_map(|(spec, dates)| dates.iter().map(|d| (Arc::clone(spec), *d)))
         .collect();
     let reports = analyse(prepared, work, args)?;
     Ok(report(&reports))
 }
 
+/// [`prepare`] for the experiments eligible on `date` (the demo's selection).
+pub fn prepare_on(args: &RunArgs, date: NaiveDate) -> anyhow::Result<Prepared> {
+    prepare(args, Dates::Each(vec![date]))
+}
+
 /// Loads and resolves every input, opens the warehouse; fails before any write.
-pub fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
+fn prepare(args: &RunArgs, dates: Dates) -> anyhow::Result<Prepared> {
     if args.config_file.is_some() && args.experiment_slug.len() != 1 {
         bail!("--config-file can only be used with exactly one --experiment-slug");
     }
+    if !args.fleet && !args.dry_run {
+        if args.locations.warehouse.is_none() {
+            bail!("--warehouse is required (unless --fleet or --dry-run)");
+        }
+        if args.locations.results.is_none() {
+            bail!("--results is required (unless --fleet or --dry-run)");
+        }
+    }
     let experiments = load_experiments(&args.locations.experiments)?;
-    let selected = select(&experiments, &args.experiment_slug, args.date)?;
+    // Each selected experiment with its dates, in the order experiments are listed.
+    let mut selected: Vec<(&ExperimenterExperiment, Vec<NaiveDate>)> = Vec::new();
+    match &dates {
+        Dates::Each(days) => {
+            for day in days {
+                for experiment in select(&experiments, &args.experiment_slug, *day)? {
+                    match selected.iter_mut().find(|(e, _)| e.slug == experiment.slug) {
+                        Some((_, ds)) => ds.push(*day),
+                        None => selected.push((experiment, vec![*day])),
+                    }
+                }
+            }
+        }
+        Dates::WholeExperiment => {
+            let today = Utc::now().date_naive();
+            for experiment in select(&experiments, &args.experiment_slug, today)? {
+                selected.push((experiment, Vec::new()));
+            }
+        }
+    }
     let explicit = match &args.config_file {
         Some(path) => Some(config::load_config(path)?),
         None => None,
     };
-    let warehouse = open_warehouse(&args.locations)?;
+    let warehouse = open_warehouse(&args.locations, args.fleet)?;
     let mut configs =
         config_source::Configs::new(&args.config_repos, args.config_as_of.as_deref())?;
     let today = Utc::now().date_naive();
-    let mut specs = Vec::new();
-    for experiment in selected {
+    let mut work = Vec::new();
+    for (experiment, mut days) in selected {
         let collection = configs.for_experiment(&experiment.slug, warehouse.as_ref())?;
         let spec = collection.resolve(experiment, explicit.as_ref(), today)?;
         jetstream_coordinator::validation::check_names(&spec)?;
@@ -63,14 +145,34 @@ pub fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
             tracing::warn!(experiment = %spec.experiment.slug, "configured with skip = true; not analysed");
             continue;
         }
-        specs.push(Arc::new(spec));
+        if matches!(dates, Dates::WholeExperiment) {
+            days = whole_experiment_dates(&spec, today);
+            if days.is_empty() {
+                tracing::warn!(experiment = %spec.experiment.slug, "has no start date before today; nothing to rerun");
+                continue;
+            }
+        }
+        work.push((Arc::new(spec), days));
     }
     let sink = results_sink(args.locations.results.as_deref());
     Ok(Prepared {
-        specs,
+        work,
         warehouse,
         sink,
     })
+}
+
+/// Jetstream's rerun dates: from the start to the day after the end, or yesterday if earlier.
+fn whole_experiment_dates(spec: &AnalysisSpec, today: NaiveDate) -> Vec<NaiveDate> {
+    let Some(start) = spec.experiment.start_date else {
+        return Vec::new();
+    };
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let last = match spec.experiment.end_date.and_then(|e| e.succ_opt()) {
+        Some(after_end) => after_end.min(yesterday),
+        None => yesterday,
+    };
+    start.iter_days().take_while(|d| *d <= last).collect()
 }
 
 /// Runs `work` on the embedded default.
@@ -115,29 +217,25 @@ fn sql_output(args: &RunArgs) -> anyhow::Result<Option<SqlOutput>> {
 }
 
 /// `--dry-run`: writes the SQL of every enrollments and metrics query due, runs nothing.
-fn dry_run(prepared: &Prepared, args: &RunArgs) -> anyhow::Result<ExitCode> {
+fn dry_run(prepared: &Prepared, args: &RunArgs, date: NaiveDate) -> anyhow::Result<ExitCode> {
     let output = sql_output(args)?.context("--dry-run needs --sql-output-dir")?;
     let queue: Arc<dyn jetstream_proto::queue::MessageQueue> =
         Arc::new(jetstream_proto::queue::InProcessQueue::default());
-    let coordinator = jetstream_coordinator::Coordinator::new(
-        queue,
-        prepared.warehouse.clone(),
-        None,
-        run_options(args),
-    );
+    let coordinator =
+        jetstream_coordinator::Coordinator::new(queue, Default::default(), run_options(args));
     let executor = jetstream_worker::TaskExecutor::new(
         prepared.warehouse.clone(),
         jetstream_worker::sql::Catalog::default(),
         "dry-run",
     );
     let mut failed = false;
-    for spec in &prepared.specs {
-        let tasks = match coordinator.query_tasks(spec, args.date) {
+    for (spec, _) in &prepared.work {
+        let tasks = match coordinator.query_tasks(spec, date) {
             Ok(tasks) => tasks,
             Err(reason) => {
                 println!(
                     "{} {}: nothing written: {reason}",
-                    spec.experiment.slug, args.date
+                    spec.experiment.slug, date
                 );
                 continue;
             }
@@ -155,14 +253,14 @@ fn dry_run(prepared: &Prepared, args: &RunArgs) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => {
                     failed = true;
-                    println!("{} {}: {}: {e}", spec.experiment.slug, args.date, task.key);
+                    println!("{} {}: {}: {e}", spec.experiment.slug, date, task.key);
                 }
             }
         }
         println!(
             "{} {}: {written} queries written to {}",
             spec.experiment.slug,
-            args.date,
+            date,
             output.dir().display()
         );
     }
@@ -174,7 +272,8 @@ fn dry_run(prepared: &Prepared, args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The DuckDB file, or (only for `--dry-run`, which runs nothing) an empty in-memory one.
-fn open_warehouse(locations: &Locations) -> anyhow::Result<Arc<DuckDbWarehouse>> {
+/// `shared` leaves the file free between operations for a fleet's processes.
+fn open_warehouse(locations: &Locations, shared: bool) -> anyhow::Result<Arc<DuckDbWarehouse>> {
     let project = |w: DuckDbWarehouse| {
         w.with_project(&locations.project_id).with_context(|| {
             format!(
@@ -193,8 +292,12 @@ fn open_warehouse(locations: &Locations) -> anyhow::Result<Arc<DuckDbWarehouse>>
             path.display()
         );
     }
-    let warehouse = DuckDbWarehouse::open(path, &locations.dataset_id)
-        .with_context(|| format!("opening warehouse {}", path.display()))?;
+    let warehouse = if shared {
+        DuckDbWarehouse::open_shared(path, &locations.dataset_id)
+    } else {
+        DuckDbWarehouse::open(path, &locations.dataset_id)
+    }
+    .with_context(|| format!("opening warehouse {}", path.display()))?;
     Ok(Arc::new(project(warehouse)?))
 }
 

@@ -207,7 +207,7 @@ impl SqlChecker {
             query: Default::default(),
         };
         Ok(SqlChecker {
-            coordinator: Coordinator::new(queue, warehouse.clone(), None, options),
+            coordinator: Coordinator::new(queue, Default::default(), options),
             executor: TaskExecutor::new(warehouse, Catalog::default(), "validate-config"),
             parser: DuckDbParser::new().map_err(|e| anyhow::anyhow!("DuckDB: {e}"))?,
         })

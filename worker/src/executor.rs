@@ -643,11 +643,17 @@ fn task_error(
         analysis_basis: task.key.analysis_basis,
         analysis_period: period,
         message: format!("{} failed: {message}", task.key),
-        exception: Some(message),
-        exception_type: Some(match task.key.kind {
-            TaskKind::Statistics => "StatisticComputationException".to_string(),
-            _ => "QueryError".to_string(),
-        }),
+        exception: Some(message.clone()),
+        exception_type: Some(
+            if message.contains(jetstream_proto::warehouse::UNAVAILABLE_PREFIX) {
+                jetstream_proto::task::RETRYABLE_EXCEPTION_TYPE.to_string()
+            } else {
+                match task.key.kind {
+                    TaskKind::Statistics => "StatisticComputationException".to_string(),
+                    _ => "QueryError".to_string(),
+                }
+            },
+        ),
         filename: "worker/src/executor.rs".to_string(),
         func_name: func_name.to_string(),
     })

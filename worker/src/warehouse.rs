@@ -16,16 +16,52 @@ use jetstream_proto::naming::{bq_quoted_identifier, is_table_name};
 use jetstream_proto::statistic::Comparison;
 use jetstream_proto::warehouse::{Column, Frame, Warehouse, WarehouseError, WriteMode};
 use jetstream_proto::{AnalysisBasis, AnalysisError, StatisticRow};
-use std::path::Path;
+use std::fs::File;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// A DuckDB database file (or an in-memory database) used as the warehouse.
 pub struct DuckDbWarehouse {
-    base: Mutex<Connection>,
+    access: Access,
     dataset: String,
     /// The BigQuery project our tables are named under in generated SQL (`--project-id`); the
     /// translation drops it, so it only shapes the BigQuery text (`--sql-output-dir`).
     project: Option<String>,
+}
+
+/// How connections are made.
+enum Access {
+    /// One process owns the database: connections are clones of one kept open.
+    Owned(Mutex<Connection>),
+    /// Several processes (a fleet's workers and aggregator on one machine) share the file:
+    /// DuckDB lets one process at a time open it, so each operation takes an exclusive lock
+    /// on `<file>.lock`, opens the database, and closes it when done.
+    Shared { path: PathBuf, lock: PathBuf },
+}
+
+/// How long an operation waits for the shared file before the warehouse counts as unavailable
+/// (and the task is retried later).
+const SHARED_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A connection, holding the shared file's lock (if any) for as long as it lives.
+pub struct Conn {
+    conn: Connection,
+    _lock: Option<File>,
+}
+
+impl Deref for Conn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
 }
 
 fn query_err(e: duckdb::Error, sql: &str) -> WarehouseError {
@@ -59,6 +95,25 @@ impl DuckDbWarehouse {
         Self::init(conn, dataset)
     }
 
+    /// Opens the database at `path` for sharing with other processes: nothing is held open
+    /// between operations (see [`Access::Shared`]).
+    pub fn open_shared(path: &Path, dataset: &str) -> Result<DuckDbWarehouse, WarehouseError> {
+        let mut lock = path.as_os_str().to_owned();
+        lock.push(".lock");
+        let access = Access::Shared {
+            path: path.to_path_buf(),
+            lock: PathBuf::from(lock),
+        };
+        let conn = access.connect()?;
+        Self::prepare(&conn, dataset)?;
+        drop(conn);
+        Ok(DuckDbWarehouse {
+            access,
+            dataset: dataset.to_string(),
+            project: None,
+        })
+    }
+
     /// An in-memory warehouse (tests).
     pub fn in_memory(dataset: &str) -> Result<DuckDbWarehouse, WarehouseError> {
         let conn = Connection::open_in_memory().map_err(other)?;
@@ -66,6 +121,17 @@ impl DuckDbWarehouse {
     }
 
     fn init(conn: Connection, dataset: &str) -> Result<Self, WarehouseError> {
+        Self::prepare(&conn, dataset)?;
+        Ok(DuckDbWarehouse {
+            access: Access::Owned(Mutex::new(conn)),
+            dataset: dataset.to_string(),
+            project: None,
+        })
+    }
+
+    /// Creates our schemas and the logs table, and loads the prelude's macros (which persist
+    /// in the database).
+    fn prepare(conn: &Connection, dataset: &str) -> Result<(), WarehouseError> {
         checked(dataset)?;
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {dataset};
@@ -79,12 +145,7 @@ impl DuckDbWarehouse {
         conn.execute_batch(&ddl).map_err(|e| query_err(e, &ddl))?;
         let prelude = prelude();
         conn.execute_batch(prelude)
-            .map_err(|e| query_err(e, prelude))?;
-        Ok(DuckDbWarehouse {
-            base: Mutex::new(conn),
-            dataset: dataset.to_string(),
-            project: None,
-        })
+            .map_err(|e| query_err(e, prelude))
     }
 
     /// Names output tables `project.dataset.table` in generated BigQuery SQL, as production
@@ -102,12 +163,8 @@ impl DuckDbWarehouse {
     }
 
     /// A fresh connection to the same database (the prelude's macros are in the database).
-    pub fn connection(&self) -> Result<Connection, WarehouseError> {
-        self.base
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .try_clone()
-            .map_err(other)
+    pub fn connection(&self) -> Result<Conn, WarehouseError> {
+        self.access.connect()
     }
 
     /// `sql` (BigQuery) in DuckDB's dialect.
@@ -129,6 +186,70 @@ impl DuckDbWarehouse {
         conn.query_row(sql, params![self.dataset, table], |r| r.get::<_, i64>(0))
             .map(|n| n > 0)
             .map_err(|e| query_err(e, sql))
+    }
+}
+
+impl Access {
+    fn connect(&self) -> Result<Conn, WarehouseError> {
+        match self {
+            Access::Owned(base) => Ok(Conn {
+                conn: base
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .try_clone()
+                    .map_err(other)?,
+                _lock: None,
+            }),
+            Access::Shared { path, lock } => {
+                let file = lock_exclusively(lock, SHARED_LOCK_TIMEOUT)?;
+                let conn = Connection::open(path).map_err(|e| {
+                    WarehouseError::Unavailable(format!(
+                        "cannot open DuckDB database {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Ok(Conn {
+                    conn,
+                    _lock: Some(file),
+                })
+            }
+        }
+    }
+}
+
+/// Takes an exclusive lock on `path` (created if missing), waiting up to `timeout`. The lock
+/// is released when the file is closed, including when the process dies.
+fn lock_exclusively(path: &Path, timeout: Duration) -> Result<File, WarehouseError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| {
+            WarehouseError::Unavailable(format!("cannot open lock file {}: {e}", path.display()))
+        })?;
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(WarehouseError::Unavailable(format!(
+                    "{} stayed locked by another process for {timeout:?}",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(WarehouseError::Unavailable(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )))
+            }
+        }
     }
 }
 
