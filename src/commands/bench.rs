@@ -303,6 +303,6 @@ fn queue(args: &crate::cli::BenchQueueArgs) -> anyhow::Result<ExitCode> {
             }
             let _ = publisher.close().await;
         }
-        Ok(ExitCode::SUCCESS)
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
 }

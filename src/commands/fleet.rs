@@ -131,7 +131,7 @@ pub fn coordinator(args: &CoordinatorArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(requests = done, "coordinator stopped");
         let _ = runs.close().await;
         let _ = queue.close().await;
-        Ok(ExitCode::SUCCESS)
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
 }
 
@@ -179,7 +179,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
         }
         tracing::info!(tasks = done, "worker stopped");
         let _ = rabbit.close().await;
-        Ok(ExitCode::SUCCESS)
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
 }
 
@@ -217,7 +217,7 @@ pub fn aggregator(args: &AggregatorArgs) -> anyhow::Result<ExitCode> {
         let written = service.run().await?;
         tracing::info!(dates = written, "aggregator stopped");
         let _ = rabbit.close().await;
-        Ok(ExitCode::SUCCESS)
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
 }
 
@@ -278,7 +278,7 @@ pub fn enqueue(
         }
         let _ = rabbit.delete_topology(&reply_to).await;
         let _ = rabbit.close().await;
-        Ok(print_reports(&reports))
+        Ok::<_, anyhow::Error>(print_reports(&reports))
     })
 }
 
