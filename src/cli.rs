@@ -197,11 +197,16 @@ pub struct ValidateConfigArgs {
     pub config_as_of: Option<String>,
 }
 
-/// Where a run reads and writes.
+/// The warehouse a command reads telemetry from and writes output tables to.
 #[derive(Debug, Args, Clone)]
-pub struct Locations {
+pub struct WarehouseArgs {
     /// The DuckDB warehouse file holding telemetry and receiving the output tables.
-    #[arg(long, visible_alias = "warehouse_path", value_name = "PATH")]
+    #[arg(
+        long,
+        visible_alias = "warehouse_path",
+        env = "JETSTREAM_WAREHOUSE",
+        value_name = "PATH"
+    )]
     pub warehouse: Option<PathBuf>,
     /// BigQuery project of the output tables in generated SQL (Jetstream's `--project_id`); on
     /// DuckDB it only appears in the BigQuery text written by --sql-output-dir.
@@ -215,14 +220,32 @@ pub struct Locations {
     #[arg(
         long = "dataset-id",
         visible_alias = "dataset_id",
+        env = "JETSTREAM_DATASET_ID",
         default_value = "mozanalysis"
     )]
     pub dataset_id: String,
+}
+
+/// Where a run reads and writes.
+#[derive(Debug, Args, Clone)]
+pub struct Locations {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
     /// Experimenter experiment definitions: a JSON file with one experiment or a list of them.
-    #[arg(long, visible_alias = "experiments_file", value_name = "FILE")]
+    #[arg(
+        long,
+        visible_alias = "experiments_file",
+        env = "JETSTREAM_EXPERIMENTS",
+        value_name = "FILE"
+    )]
     pub experiments: PathBuf,
     /// Directory receiving the JSON exports (statistics/, metadata/, errors/); `none` disables.
-    #[arg(long, visible_alias = "results_dir", value_name = "DIR")]
+    #[arg(
+        long,
+        visible_alias = "results_dir",
+        env = "JETSTREAM_RESULTS",
+        value_name = "DIR"
+    )]
     pub results: Option<String>,
 }
 
@@ -349,29 +372,6 @@ pub struct MetricsArgs {
     pub metrics_addr: String,
 }
 
-/// Where a fleet role reads and writes.
-#[derive(Debug, Args, Clone)]
-pub struct FleetWarehouseArgs {
-    /// The DuckDB warehouse file, shared by the fleet's processes on one machine.
-    #[arg(long, env = "JETSTREAM_WAREHOUSE", value_name = "PATH")]
-    pub warehouse: PathBuf,
-    /// Schema of the output tables (BigQuery's dataset; Jetstream's `--dataset_id`).
-    #[arg(
-        long = "dataset-id",
-        visible_alias = "dataset_id",
-        env = "JETSTREAM_DATASET_ID",
-        default_value = "mozanalysis"
-    )]
-    pub dataset_id: String,
-    /// BigQuery project of the output tables in generated SQL.
-    #[arg(
-        long = "project-id",
-        visible_alias = "project_id",
-        default_value = "moz-fx-data-experiments"
-    )]
-    pub project_id: String,
-}
-
 #[derive(Debug, Args, Clone)]
 pub struct CoordinatorArgs {
     #[command(flatten)]
@@ -390,7 +390,7 @@ pub struct WorkerArgs {
     #[command(flatten)]
     pub metrics: MetricsArgs,
     #[command(flatten)]
-    pub warehouse: FleetWarehouseArgs,
+    pub warehouse: WarehouseArgs,
     /// Tasks run at the same time by this process (also its prefetch).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -419,8 +419,9 @@ pub struct AggregatorArgs {
     #[command(flatten)]
     pub metrics: MetricsArgs,
     #[command(flatten)]
-    pub warehouse: FleetWarehouseArgs,
-    /// Directory receiving the JSON exports; `none` disables them.
+    pub warehouse: WarehouseArgs,
+    /// Directory receiving the JSON exports (statistics/, metadata/, errors/); `none`
+    /// disables them.
     #[arg(long, env = "JETSTREAM_RESULTS", value_name = "DIR")]
     pub results: String,
     /// Directory where accepted results are kept until their outputs are written, so a

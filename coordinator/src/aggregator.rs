@@ -23,11 +23,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The results gathered for one experiment-date.
-#[derive(Debug, Default)]
-struct GroupResults {
-    results: HashMap<TaskId, TaskResult>,
-}
+/// The results gathered for one experiment-date, by task id.
+type GroupResults = HashMap<TaskId, TaskResult>;
 
 /// Consumes the results queue and writes outputs.
 pub struct AggregatorService {
@@ -81,7 +78,6 @@ impl AggregatorService {
             self.groups
                 .entry(group)
                 .or_default()
-                .results
                 .entry(result.task_id.clone())
                 .or_insert(result);
         }
@@ -120,7 +116,7 @@ impl AggregatorService {
                 ToAggregator::Finalize(finalize) => {
                     let _timer = self.metrics.start("finalize");
                     let group = finalize.group();
-                    let results = self.groups.remove(&group).unwrap_or_default().results;
+                    let results = self.groups.remove(&group).unwrap_or_default();
                     let (warehouse, sink) = (Arc::clone(&self.warehouse), self.sink.clone());
                     let outcome = tokio::task::spawn_blocking(move || {
                         write_outputs(&*warehouse, sink.as_deref(), &finalize, &results)
@@ -157,7 +153,7 @@ impl AggregatorService {
     fn accept(&mut self, result: TaskResult) -> Result<Progress, AggregatorError> {
         let group = DateGroup::of(&result.run_id, &result.key);
         let entry = self.groups.entry(group.clone()).or_default();
-        let kept = match entry.results.get(&result.task_id) {
+        let kept = match entry.get(&result.task_id) {
             Some(first) => {
                 tracing::debug!(task = %result.task_id, "dropping a duplicate result");
                 first
@@ -166,10 +162,7 @@ impl AggregatorService {
                 if let Some(spool) = &self.spool {
                     spool.append(&group, &result)?;
                 }
-                entry
-                    .results
-                    .entry(result.task_id.clone())
-                    .or_insert(result)
+                entry.entry(result.task_id.clone()).or_insert(result)
             }
         };
         Ok(Progress {

@@ -17,7 +17,6 @@ use jetstream_proto::fleet::{
 use jetstream_proto::queue::{MessageQueue, QueueError, QueueNames};
 use jetstream_proto::spec::{AnalysisSpec, TimeLimits};
 use jetstream_proto::task::{Envelope, TaskTables, WireTask};
-use jetstream_proto::warehouse::WarehouseError;
 use jetstream_proto::{AnalysisError, AnalysisPeriod, TaskId, TaskKey, TaskKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -33,8 +32,6 @@ pub use jetstream_proto::fleet::RunSettings as RunOptions;
 pub enum RunError {
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
-    #[error("warehouse: {0}")]
-    Warehouse(#[from] WarehouseError),
     #[error("aggregator: {0}")]
     Aggregator(String),
     #[error("internal error: {0}")]

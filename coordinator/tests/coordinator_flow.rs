@@ -5,9 +5,7 @@ use chrono::NaiveDate;
 use jetstream_coordinator::{AggregatorService, Coordinator, DateOutcome, RunOptions};
 use jetstream_proto::fleet::ToAggregator;
 use jetstream_proto::metrics::FleetMetrics;
-use jetstream_proto::queue::{
-    InProcessQueue, MessageQueue, QueueNames, RESULTS_QUEUE, TASKS_QUEUE,
-};
+use jetstream_proto::queue::{InProcessQueue, MessageQueue, QueueNames};
 use jetstream_proto::spec::*;
 use jetstream_proto::task::{Envelope, TaskOutcome, TaskResult, WireTask};
 use jetstream_proto::warehouse::{Frame, Warehouse, WarehouseError, WriteMode};
@@ -110,7 +108,8 @@ fn spec() -> AnalysisSpec {
 /// A worker that answers every task, sending each result twice (a redelivery after a crash
 /// between publishing and acknowledging), and records the order of task kinds.
 async fn duplicating_worker(queue: Arc<dyn MessageQueue>, kinds: Arc<Mutex<Vec<TaskKind>>>) {
-    while let Some(delivery) = queue.receive(TASKS_QUEUE).await.unwrap() {
+    let names = QueueNames::default();
+    while let Some(delivery) = queue.receive(&names.tasks).await.unwrap() {
         let task: WireTask = Envelope::decode(&delivery.payload).unwrap();
         kinds.lock().unwrap().push(task.key.kind);
         let outcome = match task.key.kind {
@@ -139,14 +138,14 @@ async fn duplicating_worker(queue: Arc<dyn MessageQueue>, kinds: Arc<Mutex<Vec<T
         };
         queue
             .publish(
-                RESULTS_QUEUE,
+                &names.results,
                 Envelope::encode(&ToAggregator::Result(result.clone())),
             )
             .await
             .unwrap();
         queue
             .publish(
-                RESULTS_QUEUE,
+                &names.results,
                 Envelope::encode(&ToAggregator::Result(result.clone())),
             )
             .await
@@ -240,7 +239,7 @@ async fn stages_run_in_order_and_duplicate_results_are_dropped() {
         .iter()
         .any(|e| e.exception_type.as_deref() == Some("EndedException")));
 
-    queue.close(TASKS_QUEUE);
+    queue.close(&names.tasks);
     worker.await.unwrap();
     queue.close(&names.results);
     queue.close(&names.progress);

@@ -18,11 +18,6 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::Notify;
 
-/// The queue coordinators publish tasks to and workers consume.
-pub const TASKS_QUEUE: &str = "jetstream.tasks";
-/// The queue workers publish results to and the aggregator consumes.
-pub const RESULTS_QUEUE: &str = "jetstream.results";
-
 /// The queues of one fleet, all named `<prefix>.<role>` so that several fleets (or tests) can
 /// share a broker without seeing each other's messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

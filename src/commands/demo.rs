@@ -2,7 +2,7 @@
 //! date from the experiment's start to its end through the same path as `jetstream run`.
 
 use super::run::{analyse, prepare_on, report};
-use crate::cli::{BrokerArgs, DemoArgs, Locations, RunArgs};
+use crate::cli::{BrokerArgs, DemoArgs, Locations, RunArgs, WarehouseArgs};
 use crate::summary;
 use anyhow::Context;
 use chrono::Duration;
@@ -97,9 +97,11 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         no_discrete_metrics: false,
         use_glean_ids: false,
         locations: Locations {
-            warehouse: Some(warehouse_path.clone()),
-            project_id: "moz-fx-data-experiments".to_string(),
-            dataset_id: "mozanalysis".to_string(),
+            warehouse: WarehouseArgs {
+                warehouse: Some(warehouse_path.clone()),
+                project_id: "moz-fx-data-experiments".to_string(),
+                dataset_id: "mozanalysis".to_string(),
+            },
             experiments: experiment_path.clone(),
             results: Some(results.display().to_string()),
         },

@@ -5,11 +5,10 @@
 //! messages, finishes the one in hand, and leaves the rest to the broker, which hands anything
 //! unacknowledged to another process.
 
-use crate::cli::{AggregatorArgs, BrokerArgs, CoordinatorArgs, FleetWarehouseArgs, WorkerArgs};
+use crate::cli::{AggregatorArgs, BrokerArgs, CoordinatorArgs, WarehouseArgs, WorkerArgs};
 use anyhow::Context;
 use chrono::NaiveDate;
 use jetstream_amqp::{AmqpConfig, RabbitMq};
-use jetstream_coordinator::export::{LocalDirSink, ResultsSink};
 use jetstream_coordinator::{AggregatorService, CoordinatorService, DateOutcome, RunOptions};
 use jetstream_proto::fleet::{RunReport, RunRequest};
 use jetstream_proto::metrics::FleetMetrics;
@@ -93,23 +92,26 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new messages are taken");
 }
 
-fn open_shared_warehouse(args: &FleetWarehouseArgs) -> anyhow::Result<Arc<DuckDbWarehouse>> {
-    if !args.warehouse.is_file() {
+/// The fleet's shared warehouse; a role cannot run without one.
+fn open_shared_warehouse(args: &WarehouseArgs) -> anyhow::Result<Arc<DuckDbWarehouse>> {
+    if args.warehouse.is_none() {
         anyhow::bail!(
-            "--warehouse {} does not exist (expected a DuckDB database file)",
-            args.warehouse.display()
+            "--warehouse (or JETSTREAM_WAREHOUSE) is required: the DuckDB file the fleet shares"
         );
     }
-    let warehouse = DuckDbWarehouse::open_shared(&args.warehouse, &args.dataset_id)
-        .with_context(|| format!("opening warehouse {}", args.warehouse.display()))?
-        .with_project(&args.project_id)
-        .with_context(|| {
-            format!(
-                "--project-id '{}': expected lowercase letters, digits and '-'",
-                args.project_id
-            )
-        })?;
-    Ok(Arc::new(warehouse))
+    super::run::open_warehouse(args, true)
+}
+
+/// Stops consuming `queue` on SIGTERM or Ctrl-C, so the role's loop ends after the message in
+/// hand and prefetched messages go back to the queue.
+fn stop_consuming_on_signal(rabbit: &RabbitMq, queue: &str) {
+    let (rabbit, queue) = (rabbit.clone(), queue.to_string());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        if let Err(e) = rabbit.stop_consuming(&queue).await {
+            tracing::warn!(error = %e, "could not stop consuming");
+        }
+    });
 }
 
 /// `jetstream coordinator`.
@@ -165,14 +167,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
             );
             loops.spawn(async move { run_worker(q, e, &o, &m).await });
         }
-        let stopper = rabbit.clone();
-        let tasks_queue = names.tasks.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            if let Err(e) = stopper.stop_consuming(&tasks_queue).await {
-                tracing::warn!(error = %e, "could not stop consuming");
-            }
-        });
+        stop_consuming_on_signal(&rabbit, &names.tasks);
         let mut done = 0;
         while let Some(finished) = loops.join_next().await {
             done += finished.context("worker loop")??;
@@ -188,12 +183,7 @@ pub fn aggregator(args: &AggregatorArgs) -> anyhow::Result<ExitCode> {
     let metrics = FleetMetrics::new("aggregator");
     serve_metrics(&args.metrics.metrics_addr, metrics.clone())?;
     let warehouse = open_shared_warehouse(&args.warehouse)?;
-    let sink: Option<Arc<dyn ResultsSink>> =
-        if args.results.eq_ignore_ascii_case("none") || args.results.eq_ignore_ascii_case("null") {
-            None
-        } else {
-            Some(Arc::new(LocalDirSink::new(args.results.clone().into())))
-        };
+    let sink = super::run::results_sink(Some(&args.results));
     runtime()?.block_on(async {
         let names = QueueNames::with_prefix(&args.broker.queue_prefix);
         let rabbit = connect(&args.broker, 256, "aggregator").await?;
@@ -206,14 +196,7 @@ pub fn aggregator(args: &AggregatorArgs) -> anyhow::Result<ExitCode> {
         )
         .with_spool(&args.state_dir)
         .with_context(|| format!("--state-dir {}", args.state_dir.display()))?;
-        let stopper = rabbit.clone();
-        let results_queue = names.results.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            if let Err(e) = stopper.stop_consuming(&results_queue).await {
-                tracing::warn!(error = %e, "could not stop consuming");
-            }
-        });
+        stop_consuming_on_signal(&rabbit, &names.results);
         let written = service.run().await?;
         tracing::info!(dates = written, "aggregator stopped");
         let _ = rabbit.close().await;

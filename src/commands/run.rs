@@ -1,7 +1,7 @@
 //! `jetstream run`: the analyses due on one date, on a warehouse the user already has.
 
 use super::config_source;
-use crate::cli::{BackfillArgs, Locations, RunArgs};
+use crate::cli::{BackfillArgs, RunArgs, WarehouseArgs};
 use crate::embedded::{run_embedded, DateReport};
 use anyhow::{bail, Context};
 use chrono::{NaiveDate, Utc};
@@ -99,7 +99,7 @@ fn prepare(args: &RunArgs, dates: Dates) -> anyhow::Result<Prepared> {
         bail!("--config-file can only be used with exactly one --experiment-slug");
     }
     if !args.fleet && !args.dry_run {
-        if args.locations.warehouse.is_none() {
+        if args.locations.warehouse.warehouse.is_none() {
             bail!("--warehouse is required (unless --fleet or --dry-run)");
         }
         if args.locations.results.is_none() {
@@ -131,7 +131,7 @@ fn prepare(args: &RunArgs, dates: Dates) -> anyhow::Result<Prepared> {
         Some(path) => Some(config::load_config(path)?),
         None => None,
     };
-    let warehouse = open_warehouse(&args.locations, args.fleet)?;
+    let warehouse = open_warehouse(&args.locations.warehouse, args.fleet)?;
     let mut configs =
         config_source::Configs::new(&args.config_repos, args.config_as_of.as_deref())?;
     let today = Utc::now().date_naive();
@@ -273,17 +273,17 @@ fn dry_run(prepared: &Prepared, args: &RunArgs, date: NaiveDate) -> anyhow::Resu
 
 /// The DuckDB file, or (only for `--dry-run`, which runs nothing) an empty in-memory one.
 /// `shared` leaves the file free between operations for a fleet's processes.
-fn open_warehouse(locations: &Locations, shared: bool) -> anyhow::Result<Arc<DuckDbWarehouse>> {
+pub fn open_warehouse(args: &WarehouseArgs, shared: bool) -> anyhow::Result<Arc<DuckDbWarehouse>> {
     let project = |w: DuckDbWarehouse| {
-        w.with_project(&locations.project_id).with_context(|| {
+        w.with_project(&args.project_id).with_context(|| {
             format!(
                 "--project-id '{}': expected lowercase letters, digits and '-'",
-                locations.project_id
+                args.project_id
             )
         })
     };
-    let Some(path) = &locations.warehouse else {
-        let warehouse = DuckDbWarehouse::in_memory(&locations.dataset_id)?;
+    let Some(path) = &args.warehouse else {
+        let warehouse = DuckDbWarehouse::in_memory(&args.dataset_id)?;
         return Ok(Arc::new(project(warehouse)?));
     };
     if !path.is_file() {
@@ -293,15 +293,16 @@ fn open_warehouse(locations: &Locations, shared: bool) -> anyhow::Result<Arc<Duc
         );
     }
     let warehouse = if shared {
-        DuckDbWarehouse::open_shared(path, &locations.dataset_id)
+        DuckDbWarehouse::open_shared(path, &args.dataset_id)
     } else {
-        DuckDbWarehouse::open(path, &locations.dataset_id)
+        DuckDbWarehouse::open(path, &args.dataset_id)
     }
     .with_context(|| format!("opening warehouse {}", path.display()))?;
     Ok(Arc::new(project(warehouse)?))
 }
 
-fn results_sink(results: Option<&str>) -> Option<Arc<dyn ResultsSink>> {
+/// The JSON export directory, or none for `none`/`null` (any case), as Jetstream's `--bucket`.
+pub fn results_sink(results: Option<&str>) -> Option<Arc<dyn ResultsSink>> {
     match results {
         Some(r) if !r.eq_ignore_ascii_case("none") && !r.eq_ignore_ascii_case("null") => {
             Some(Arc::new(LocalDirSink::new(PathBuf::from(r))))

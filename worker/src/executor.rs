@@ -21,6 +21,11 @@ pub struct TaskExecutor {
 }
 
 impl TaskExecutor {
+    /// The name reported in this executor's results.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// An executor named `name` (reported in results) over `warehouse`.
     pub fn new(warehouse: Arc<dyn Warehouse>, catalog: Catalog, name: impl Into<String>) -> Self {
         TaskExecutor {
@@ -174,17 +179,19 @@ impl TaskExecutor {
             // A table per data source, then one joining what succeeded.
             let mut written = Vec::new();
             for part in &plan.parts {
-                let mut run = |subset: &[&MetricSpec]| -> Result<(), String> {
-                    let query = plan.query(subset).map_err(|e| e.to_string())?;
+                let mut run = |subset: &[&MetricSpec]| -> Result<(), RunFailure> {
+                    let query = plan
+                        .query(subset)
+                        .map_err(|e| RunFailure::Sql(e.to_string()))?;
                     self.record_sql(&part.table, &query);
                     self.warehouse
-                        .create_table_as(&part.table, &query, WriteMode::Truncate)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
+                        .create_table_as(&part.table, &query, WriteMode::Truncate)?;
+                    Ok(())
                 };
                 let succeeded = isolate_failures(&part.metrics, &mut run, |metric, message| {
                     errors.push(*task_error(task, Some(&metric.name), message, "metrics"));
-                });
+                })
+                .map_err(fail)?;
                 if !succeeded.is_empty() {
                     written.push((part, succeeded));
                 }
@@ -451,40 +458,62 @@ fn needed_columns<'a>(spec: &'a AnalysisSpec, metric: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Why one run of [`isolate_failures`] failed.
+enum RunFailure {
+    /// The metrics' SQL failed: isolate the culprit.
+    Sql(String),
+    /// The warehouse was unavailable: stop, the whole task is retried later.
+    Unavailable(String),
+}
+
+impl From<WarehouseError> for RunFailure {
+    fn from(e: WarehouseError) -> Self {
+        match e {
+            WarehouseError::Unavailable(_) => RunFailure::Unavailable(e.to_string()),
+            other => RunFailure::Sql(other.to_string()),
+        }
+    }
+}
+
 /// Runs `run` on all of `metrics`; if that fails, on each metric alone to find the ones whose
 /// SQL fails (each reported through `failed`), then once more on the rest. Returns the metrics
-/// the last successful run computed. Costs extra queries only when something fails.
+/// the last successful run computed, or the first unavailability (no metric is blamed for
+/// it). Costs extra queries only when something fails.
 fn isolate_failures<'a>(
     metrics: &[&'a MetricSpec],
-    run: &mut dyn FnMut(&[&'a MetricSpec]) -> Result<(), String>,
+    run: &mut dyn FnMut(&[&'a MetricSpec]) -> Result<(), RunFailure>,
     mut failed: impl FnMut(&MetricSpec, String),
-) -> Vec<&'a MetricSpec> {
-    let first = match run(metrics) {
-        Ok(()) => return metrics.to_vec(),
-        Err(message) => message,
+) -> Result<Vec<&'a MetricSpec>, String> {
+    let mut attempt = |subset: &[&'a MetricSpec]| match run(subset) {
+        Ok(()) => Ok(None),
+        Err(RunFailure::Sql(message)) => Ok(Some(message)),
+        Err(RunFailure::Unavailable(message)) => Err(message),
+    };
+    let Some(first) = attempt(metrics)? else {
+        return Ok(metrics.to_vec());
     };
     if metrics.len() == 1 {
         failed(metrics[0], first);
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let mut ok = Vec::new();
     for &metric in metrics {
-        match run(&[metric]) {
-            Ok(()) => ok.push(metric),
-            Err(message) => failed(metric, message),
+        match attempt(&[metric])? {
+            None => ok.push(metric),
+            Some(message) => failed(metric, message),
         }
     }
     if ok.is_empty() {
-        return ok;
+        return Ok(ok);
     }
-    match run(&ok) {
-        Ok(()) => ok,
+    match attempt(&ok)? {
+        None => Ok(ok),
         // Each works alone but not together: report the combined failure on every metric.
-        Err(message) => {
+        Some(message) => {
             for metric in ok {
                 failed(metric, message.clone());
             }
-            Vec::new()
+            Ok(Vec::new())
         }
     }
 }
@@ -620,10 +649,33 @@ fn subset_data(
     })
 }
 
+/// The record of `task` failing with `message` (or one of its metrics, when `metric` is set).
+/// A message from an unavailable warehouse is marked retryable, so the worker tries again
+/// instead of recording it.
 fn task_error(
     task: &WireTask,
     metric: Option<&str>,
     message: String,
+    func_name: &str,
+) -> Box<AnalysisError> {
+    let exception_type = if message.contains(jetstream_proto::warehouse::UNAVAILABLE_PREFIX) {
+        jetstream_proto::task::RETRYABLE_EXCEPTION_TYPE
+    } else {
+        match task.key.kind {
+            TaskKind::Statistics => "StatisticComputationException",
+            _ => "QueryError",
+        }
+    };
+    task_failure(task, metric, message, exception_type, func_name)
+}
+
+/// A failure record of `task`, in the logs table's shape (metrics tasks name their window,
+/// `week_3`, as Jetstream does). Also used by the worker loop for tasks it gives up on.
+pub fn task_failure(
+    task: &WireTask,
+    metric: Option<&str>,
+    message: String,
+    exception_type: &str,
     func_name: &str,
 ) -> Box<AnalysisError> {
     let period = match (task.key.period, task.key.kind) {
@@ -643,17 +695,8 @@ fn task_error(
         analysis_basis: task.key.analysis_basis,
         analysis_period: period,
         message: format!("{} failed: {message}", task.key),
-        exception: Some(message.clone()),
-        exception_type: Some(
-            if message.contains(jetstream_proto::warehouse::UNAVAILABLE_PREFIX) {
-                jetstream_proto::task::RETRYABLE_EXCEPTION_TYPE.to_string()
-            } else {
-                match task.key.kind {
-                    TaskKind::Statistics => "StatisticComputationException".to_string(),
-                    _ => "QueryError".to_string(),
-                }
-            },
-        ),
+        exception: Some(message),
+        exception_type: Some(exception_type.to_string()),
         filename: "worker/src/executor.rs".to_string(),
         func_name: func_name.to_string(),
     })

@@ -6,14 +6,13 @@
 //! panicked) is retried after a backoff; once it has used its attempts it is dead-lettered and
 //! answered with a failure record, so the run completes and the logs say what happened.
 
-use crate::executor::TaskExecutor;
+use crate::executor::{task_failure, TaskExecutor};
 use jetstream_proto::fleet::ToAggregator;
 use jetstream_proto::metrics::FleetMetrics;
 use jetstream_proto::queue::{Delivery, MessageQueue, QueueError};
 use jetstream_proto::task::{
     Envelope, TaskOutcome, TaskResult, WireTask, RETRYABLE_EXCEPTION_TYPE,
 };
-use jetstream_proto::AnalysisError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,10 +94,10 @@ async fn handle(
         let reason = format!(
             "the task was delivered {attempt} times without completing (its workers stopped mid-task)"
         );
-        return dead_letter(queue, options, metrics, delivery, &task, &reason).await;
+        return dead_letter(queue, executor, options, metrics, delivery, &task, &reason).await;
     }
     tracing::debug!(task = %task.id, attempt, "running task");
-    let result = execute(executor, options, task.clone()).await;
+    let result = execute(executor, options, &task).await;
     if let TaskOutcome::Failed { error } = &result.outcome {
         if result.outcome.is_retryable() {
             if attempt < options.max_attempts {
@@ -111,7 +110,7 @@ async fn handle(
                 "attempt {attempt} of {} failed: {}",
                 options.max_attempts, error.message
             );
-            return dead_letter(queue, options, metrics, delivery, &task, &reason).await;
+            return dead_letter(queue, executor, options, metrics, delivery, &task, &reason).await;
         }
         metrics.failed(kind);
     }
@@ -131,28 +130,21 @@ async fn handle(
 async fn execute(
     executor: &Arc<TaskExecutor>,
     options: &WorkerOptions,
-    task: WireTask,
+    task: &WireTask,
 ) -> TaskResult {
     if let Some(pattern) = &options.fail_tasks_matching {
         if task.id.0.contains(pattern.as_str()) {
-            return failure(
-                &task,
-                "injected failure (--fail-tasks-matching)".into(),
-                RETRYABLE_EXCEPTION_TYPE,
-            );
+            let message = "injected failure (--fail-tasks-matching)".to_string();
+            return failure(executor, task, message, RETRYABLE_EXCEPTION_TYPE);
         }
     }
-    let exec = Arc::clone(executor);
-    let identity = task.clone();
-    match tokio::task::spawn_blocking(move || exec.execute(&task)).await {
+    let (exec, owned) = (Arc::clone(executor), task.clone());
+    match tokio::task::spawn_blocking(move || exec.execute(&owned)).await {
         Ok(result) => result,
         Err(join_error) => {
             tracing::error!(error = %join_error, "task panicked");
-            failure(
-                &identity,
-                format!("internal error: {join_error}"),
-                RETRYABLE_EXCEPTION_TYPE,
-            )
+            let message = format!("internal error: {join_error}");
+            failure(executor, task, message, RETRYABLE_EXCEPTION_TYPE)
         }
     }
 }
@@ -160,6 +152,7 @@ async fn execute(
 /// Moves the task to the dead-letter queue and answers it with a failure record.
 async fn dead_letter(
     queue: &Arc<dyn MessageQueue>,
+    executor: &TaskExecutor,
     options: &WorkerOptions,
     metrics: &FleetMetrics,
     delivery: Delivery,
@@ -171,7 +164,7 @@ async fn dead_letter(
         "dead-lettered after {} attempts: {reason}",
         options.max_attempts
     );
-    let result = failure(task, message, "DeadLettered");
+    let result = failure(executor, task, message, "DeadLettered");
     queue
         .publish(
             &options.results,
@@ -184,30 +177,21 @@ async fn dead_letter(
     Ok(())
 }
 
-fn failure(task: &WireTask, message: String, exception_type: &str) -> TaskResult {
-    let key = &task.key;
+/// A result answering `task` with a failure record.
+fn failure(
+    executor: &TaskExecutor,
+    task: &WireTask,
+    message: String,
+    exception_type: &str,
+) -> TaskResult {
     TaskResult {
         outcome: TaskOutcome::Failed {
-            error: Box::new(AnalysisError {
-                timestamp: chrono::Utc::now(),
-                log_level: "ERROR".into(),
-                experiment: Some(key.experiment_slug.clone()),
-                metric: None,
-                statistic: None,
-                segment: key.segment.clone(),
-                analysis_basis: key.analysis_basis,
-                analysis_period: key.period.map(|p| p.value().to_string()),
-                message: format!("{key} failed: {message}"),
-                exception: Some(message),
-                exception_type: Some(exception_type.to_string()),
-                filename: "worker/src/runner.rs".into(),
-                func_name: "run_worker".into(),
-            }),
+            error: task_failure(task, None, message, exception_type, "run_worker"),
         },
         task_id: task.id.clone(),
         run_id: task.run_id.clone(),
-        key: key.clone(),
-        worker: "unknown".into(),
+        key: task.key.clone(),
+        worker: executor.name().to_string(),
     }
 }
 
