@@ -13,7 +13,7 @@ use jetstream_proto::fleet::{
     Written,
 };
 use jetstream_proto::metrics::FleetMetrics;
-use jetstream_proto::queue::{MessageQueue, QueueError, QueueNames};
+use jetstream_proto::queue::{ignore_stale, MessageQueue, QueueError, QueueNames};
 use jetstream_proto::spec::AnalysisSpec;
 use jetstream_proto::task::{Envelope, TaskOutcome, TaskResult};
 use jetstream_proto::warehouse::{Warehouse, WarehouseError};
@@ -35,6 +35,10 @@ pub struct AggregatorService {
     spool: Option<Spool>,
     metrics: FleetMetrics,
     groups: HashMap<DateGroup, GroupResults>,
+    /// Dates already written, with what was answered: a finalize delivered again (after a
+    /// dropped connection or a restart) is answered the same instead of writing again from
+    /// results that are gone, and late duplicate results are not collected again.
+    written: HashMap<DateGroup, Result<DateOutcome, String>>,
 }
 
 /// Failures that stop the aggregator (a failed write is reported to the coordinator instead).
@@ -66,6 +70,7 @@ impl AggregatorService {
             spool: None,
             metrics,
             groups: HashMap::new(),
+            written: HashMap::new(),
         }
     }
 
@@ -73,7 +78,9 @@ impl AggregatorService {
     /// process spooled there.
     pub fn with_spool(mut self, dir: &Path) -> Result<AggregatorService, AggregatorError> {
         let spool = Spool::open(dir)?;
-        for result in spool.load()? {
+        let (results, written) = spool.load()?;
+        self.written = written;
+        for result in results {
             let group = DateGroup::of(&result.run_id, &result.key);
             self.groups
                 .entry(group)
@@ -97,7 +104,7 @@ impl AggregatorService {
                 Err(e) => {
                     tracing::error!(error = %e, "dead-lettering an undecodable result");
                     self.metrics.dead_lettered("result");
-                    self.queue.nack(delivery, false).await?;
+                    ignore_stale(self.queue.nack(delivery, false).await)?;
                     continue;
                 }
             };
@@ -116,42 +123,69 @@ impl AggregatorService {
                 ToAggregator::Finalize(finalize) => {
                     let _timer = self.metrics.start("finalize");
                     let group = finalize.group();
-                    let results = self.groups.remove(&group).unwrap_or_default();
-                    let (warehouse, sink) = (Arc::clone(&self.warehouse), self.sink.clone());
-                    let outcome = tokio::task::spawn_blocking(move || {
-                        write_outputs(&*warehouse, sink.as_deref(), &finalize, &results)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(format!("internal error: {e}")));
-                    match &outcome {
-                        Ok(_) => self.metrics.succeeded("finalize"),
-                        Err(e) => {
-                            tracing::error!(%group, error = %e, "writing outputs failed");
-                            self.metrics.failed("finalize");
+                    let outcome = match self.written.get(&group) {
+                        Some(outcome) => {
+                            tracing::info!(%group, "already written; answering again");
+                            outcome.clone()
                         }
-                    }
+                        None => {
+                            let outcome = self.write(*finalize).await;
+                            if let Some(spool) = &self.spool {
+                                spool.mark_written(&group, &outcome)?;
+                            }
+                            self.written.insert(group.clone(), outcome.clone());
+                            written += 1;
+                            outcome
+                        }
+                    };
                     let notice = ToCoordinator::Written(Written {
-                        group: group.clone(),
+                        group,
                         result: outcome,
                     });
                     self.queue
                         .publish(&self.names.progress, Envelope::encode(&notice))
                         .await?;
-                    if let Some(spool) = &self.spool {
-                        spool.remove(&group)?;
-                    }
-                    written += 1;
                 }
             }
-            self.queue.ack(delivery).await?;
+            ignore_stale(self.queue.ack(delivery).await)?;
         }
         Ok(written)
+    }
+
+    /// Writes a date's outputs from the results gathered for it.
+    async fn write(&mut self, finalize: Finalize) -> Result<DateOutcome, String> {
+        let group = finalize.group();
+        let results = self.groups.remove(&group).unwrap_or_default();
+        let (warehouse, sink) = (Arc::clone(&self.warehouse), self.sink.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            write_outputs(&*warehouse, sink.as_deref(), &finalize, &results)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+        match &outcome {
+            Ok(_) => self.metrics.succeeded("finalize"),
+            Err(e) => {
+                tracing::error!(%group, error = %e, "writing outputs failed");
+                self.metrics.failed("finalize");
+            }
+        }
+        outcome
     }
 
     /// Keeps `result` if it is the first of its task id; returns the notice for the
     /// coordinator, which always describes the first result.
     fn accept(&mut self, result: TaskResult) -> Result<Progress, AggregatorError> {
         let group = DateGroup::of(&result.run_id, &result.key);
+        if self.written.contains_key(&group) {
+            // A late duplicate, or a coordinator driving the date again after a restart: its
+            // outputs exist, so the result only advances the coordinator.
+            return Ok(Progress {
+                run_id: result.run_id,
+                task_id: result.task_id,
+                key: result.key,
+                outcome: ProgressOutcome::of(&result.outcome),
+            });
+        }
         let entry = self.groups.entry(group.clone()).or_default();
         let kept = match entry.get(&result.task_id) {
             Some(first) => {
@@ -290,16 +324,63 @@ impl Spool {
         file.sync_data().map_err(err)
     }
 
-    /// Every spooled result; a torn last line (a crash mid-append) is skipped, since its
-    /// message was never acknowledged and will be redelivered.
-    fn load(&self) -> Result<Vec<TaskResult>, AggregatorError> {
+    /// Records that `group` is written (replacing its results), atomically.
+    fn mark_written(
+        &self,
+        group: &DateGroup,
+        outcome: &Result<DateOutcome, String>,
+    ) -> Result<(), AggregatorError> {
+        let done = self.path(group).with_extension("done");
+        let err = |source| AggregatorError::Spool {
+            path: done.clone(),
+            source,
+        };
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir).map_err(err)?;
+        file.write_all(&Envelope::encode(&Written {
+            group: group.clone(),
+            result: outcome.clone(),
+        }))
+        .map_err(err)?;
+        file.as_file().sync_data().map_err(err)?;
+        file.persist(&done).map_err(|e| err(e.error))?;
+        self.remove(group)
+    }
+
+    /// Every spooled result, and the dates already written; a torn last line (a crash
+    /// mid-append) is skipped, since its message was never acknowledged and will be redelivered.
+    #[allow(clippy::type_complexity)]
+    fn load(
+        &self,
+    ) -> Result<
+        (
+            Vec<TaskResult>,
+            HashMap<DateGroup, Result<DateOutcome, String>>,
+        ),
+        AggregatorError,
+    > {
         let entries = std::fs::read_dir(&self.dir).map_err(|source| AggregatorError::Spool {
             path: self.dir.clone(),
             source,
         })?;
         let mut results = Vec::new();
+        let mut written = HashMap::new();
         for entry in entries.flatten() {
             let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) == Some("done") {
+                let text = std::fs::read(&path).map_err(|source| AggregatorError::Spool {
+                    path: path.clone(),
+                    source,
+                })?;
+                match Envelope::<Written>::decode(&text) {
+                    Ok(w) => {
+                        written.insert(w.group, w.result);
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable marker")
+                    }
+                }
+                continue;
+            }
             if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
                 continue;
             }
@@ -316,7 +397,7 @@ impl Spool {
                 }
             }
         }
-        Ok(results)
+        Ok((results, written))
     }
 
     fn remove(&self, group: &DateGroup) -> Result<(), AggregatorError> {

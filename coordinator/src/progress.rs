@@ -5,7 +5,7 @@
 //! dropped. A coordinator owns the progress queue of its fleet: run one per queue prefix.
 
 use jetstream_proto::fleet::{DateGroup, ToCoordinator};
-use jetstream_proto::queue::MessageQueue;
+use jetstream_proto::queue::{ignore_stale, MessageQueue};
 use jetstream_proto::task::Envelope;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -59,7 +59,7 @@ async fn consume(
     while let Some(delivery) = transport.receive(queue).await? {
         let Some(routes) = routes.upgrade() else {
             // The coordinator is gone: leave the notice for its successor.
-            transport.nack(delivery, true).await?;
+            ignore_stale(transport.nack(delivery, true).await)?;
             return Ok(());
         };
         match Envelope::<ToCoordinator>::decode(&delivery.payload) {
@@ -79,11 +79,11 @@ async fn consume(
                     }
                     None => tracing::debug!(%group, "dropping a notice of a date not driven here"),
                 }
-                transport.ack(delivery).await?;
+                ignore_stale(transport.ack(delivery).await)?;
             }
             Err(e) => {
                 tracing::error!(error = %e, "dead-lettering an undecodable progress notice");
-                transport.nack(delivery, false).await?;
+                ignore_stale(transport.nack(delivery, false).await)?;
             }
         }
     }

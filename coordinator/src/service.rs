@@ -9,10 +9,12 @@ use crate::progress::ProgressRouter;
 use crate::run::Coordinator;
 use jetstream_proto::fleet::{RunReport, RunRequest};
 use jetstream_proto::metrics::FleetMetrics;
-use jetstream_proto::queue::{MessageQueue, QueueError, QueueNames};
+use jetstream_proto::queue::{ignore_stale, Delivery, MessageQueue, QueueError, QueueNames};
 use jetstream_proto::task::Envelope;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::Mutex;
 use tokio::sync::Semaphore;
 
 /// Consumes `names.runs`.
@@ -51,6 +53,7 @@ impl CoordinatorService {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let mut tasks = tokio::task::JoinSet::new();
         let mut done = 0u64;
+        let driving: Arc<Mutex<HashMap<(String, String), Delivery>>> = Arc::default();
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -67,10 +70,27 @@ impl CoordinatorService {
                 Err(e) => {
                     tracing::error!(error = %e, "dead-lettering an undecodable run request");
                     self.metrics.dead_lettered("run");
-                    self.runs.nack(delivery, false).await?;
+                    ignore_stale(self.runs.nack(delivery, false).await)?;
                     continue;
                 }
             };
+            // A request delivered again while its experiment is being driven here (the
+            // connection dropped, so the broker handed it out anew) is not driven twice: the
+            // driver acknowledges the newest delivery when it is done.
+            let key = (
+                request.settings.run_id.clone(),
+                request.spec.experiment.slug.clone(),
+            );
+            {
+                let mut live = driving.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(current) = live.get_mut(&key) {
+                    tracing::info!(experiment = %key.1, "run request delivered again while in progress");
+                    *current = delivery;
+                    continue;
+                }
+                live.insert(key.clone(), delivery);
+            }
+            let driving = Arc::clone(&driving);
             let runs = Arc::clone(&self.runs);
             let (queue, names, metrics, router) = (
                 Arc::clone(&self.queue),
@@ -82,7 +102,13 @@ impl CoordinatorService {
                 let _permit = permit;
                 let _timer = metrics.start("run");
                 let report = drive(&queue, &names, &metrics, router, &request).await;
-                runs.ack(delivery).await?;
+                let delivery = driving
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                if let Some(delivery) = delivery {
+                    ignore_stale(runs.ack(delivery).await)?;
+                }
                 metrics.succeeded("run");
                 // After the acknowledgement: whoever waits for the report sees a finished run.
                 if let Some(reply_to) = &request.reply_to {

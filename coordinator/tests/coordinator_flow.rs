@@ -245,3 +245,124 @@ async fn stages_run_in_order_and_duplicate_results_are_dropped() {
     queue.close(&names.progress);
     assert_eq!(aggregator.await.unwrap().unwrap(), 3, "three dates written");
 }
+
+/// A statistics result of `spec` on 2024-01-15, week 1, segment `all`, enrollments basis.
+fn statistics_result(spec: &AnalysisSpec) -> TaskResult {
+    let key = jetstream_proto::TaskKey {
+        kind: TaskKind::Statistics,
+        experiment_slug: spec.experiment.slug.clone(),
+        analysis_date: d("2024-01-15"),
+        period: Some(AnalysisPeriod::Week),
+        window_index: Some(1),
+        segment: Some("all".into()),
+        analysis_basis: Some(AnalysisBasis::Enrollments),
+    };
+    let mut row = StatisticRow::individual("m", "mean", "control");
+    row.analysis_basis = Some(AnalysisBasis::Enrollments);
+    row.point = Some(2.0);
+    TaskResult {
+        task_id: jetstream_proto::TaskId::new("r", &key),
+        run_id: "r".into(),
+        key,
+        worker: "w".into(),
+        outcome: TaskOutcome::Statistics {
+            rows: vec![row],
+            errors: vec![],
+        },
+    }
+}
+
+fn finalize(spec: &Arc<AnalysisSpec>, result: &TaskResult) -> ToAggregator {
+    ToAggregator::Finalize(Box::new(jetstream_proto::fleet::Finalize {
+        run_id: "r".into(),
+        spec: Arc::clone(spec),
+        date: d("2024-01-15"),
+        started: chrono::Utc::now(),
+        tasks: vec![result.task_id.clone()],
+        outcome: DateOutcome::Analysed(BTreeMap::new()),
+        errors: vec![],
+        metric_bases: vec![],
+    }))
+}
+
+/// Runs an aggregator over `messages` until the queue drains; returns the written notices.
+async fn aggregate(
+    warehouse: Arc<RecordingWarehouse>,
+    spool: &std::path::Path,
+    messages: &[ToAggregator],
+) -> Vec<jetstream_proto::fleet::Written> {
+    let queue = InProcessQueue::default();
+    let names = QueueNames::default();
+    for m in messages {
+        queue
+            .publish(&names.results, Envelope::encode(m))
+            .await
+            .unwrap();
+    }
+    queue.close(&names.results);
+    let service = AggregatorService::new(
+        Arc::new(queue.clone()),
+        names.clone(),
+        warehouse,
+        None,
+        FleetMetrics::new("aggregator"),
+    )
+    .with_spool(spool)
+    .unwrap();
+    service.run().await.unwrap();
+    queue.close(&names.progress);
+    let mut written = Vec::new();
+    while let Some(d) = queue.receive(&names.progress).await.unwrap() {
+        if let jetstream_proto::fleet::ToCoordinator::Written(w) =
+            Envelope::decode(&d.payload).unwrap()
+        {
+            written.push(w);
+        }
+        queue.ack(d).await.unwrap();
+    }
+    written
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spooled_results_survive_a_restart_and_a_repeated_finalize_is_not_rewritten() {
+    let spec = Arc::new(spec());
+    let result = statistics_result(&spec);
+    let spool = tempfile::tempdir().unwrap();
+    let warehouse = Arc::new(RecordingWarehouse::default());
+
+    // The first aggregator accepts the result, then stops before the finalize arrives.
+    let written = aggregate(
+        Arc::clone(&warehouse),
+        spool.path(),
+        &[ToAggregator::Result(result.clone())],
+    )
+    .await;
+    assert!(written.is_empty());
+
+    // Its successor reloads the result from the spool and writes the date; a finalize
+    // delivered again is answered the same without writing from the (now empty) results.
+    let fin = finalize(&spec, &result);
+    let written = aggregate(
+        Arc::clone(&warehouse),
+        spool.path(),
+        &[fin.clone(), fin.clone()],
+    )
+    .await;
+    assert_eq!(written.len(), 2);
+    let expected = Ok(DateOutcome::Analysed(BTreeMap::from([(
+        AnalysisPeriod::Week,
+        1,
+    )])));
+    assert_eq!(written[0].result, expected);
+    assert_eq!(written[1].result, expected);
+    let rows = warehouse.statistics.lock().unwrap()["statistics_flow_exp_week_1"].clone();
+    assert_eq!(rows.len(), 1, "the spooled row was written, once");
+
+    // A third process also remembers the date as written.
+    let written = aggregate(Arc::clone(&warehouse), spool.path(), &[fin]).await;
+    assert_eq!(written[0].result, expected);
+    assert_eq!(
+        warehouse.statistics.lock().unwrap()["statistics_flow_exp_week_1"].len(),
+        1
+    );
+}

@@ -58,6 +58,19 @@ impl Default for QueueNames {
     }
 }
 
+/// Treats settling a delivery the transport no longer knows (its connection dropped, so the
+/// broker has already handed the message out again) as done: the redelivery is answered by
+/// whoever receives it, and duplicates are dropped by task id. Other errors pass through.
+pub fn ignore_stale(result: Result<(), QueueError>) -> Result<(), QueueError> {
+    match result {
+        Err(QueueError::UnknownDelivery { queue, tag }) => {
+            tracing::warn!(%queue, tag, "delivery went stale (connection dropped); it will be redelivered");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// The dead-letter queue of `queue`: where poison messages end up, for an operator to inspect.
 pub fn dead_letter_queue(queue: &str) -> String {
     format!("{queue}.dead")

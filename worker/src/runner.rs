@@ -9,7 +9,7 @@
 use crate::executor::{task_failure, TaskExecutor};
 use jetstream_proto::fleet::ToAggregator;
 use jetstream_proto::metrics::FleetMetrics;
-use jetstream_proto::queue::{Delivery, MessageQueue, QueueError};
+use jetstream_proto::queue::{ignore_stale, Delivery, MessageQueue, QueueError};
 use jetstream_proto::task::{
     Envelope, TaskOutcome, TaskResult, WireTask, RETRYABLE_EXCEPTION_TYPE,
 };
@@ -82,7 +82,7 @@ async fn handle(
         Err(e) => {
             tracing::error!(error = %e, "dead-lettering an undecodable task");
             metrics.dead_lettered("undecodable");
-            return queue.nack(delivery, false).await;
+            return ignore_stale(queue.nack(delivery, false).await);
         }
     };
     let kind = task.key.kind.value();
@@ -104,7 +104,7 @@ async fn handle(
                 let delay = options.backoff_after(attempt);
                 tracing::warn!(task = %task.id, attempt, ?delay, error = %error.message, "retrying");
                 metrics.retried(kind);
-                return queue.retry_later(delivery, delay).await;
+                return ignore_stale(queue.retry_later(delivery, delay).await);
             }
             let reason = format!(
                 "attempt {attempt} of {} failed: {}",
@@ -120,7 +120,7 @@ async fn handle(
             Envelope::encode(&ToAggregator::Result(result)),
         )
         .await?;
-    queue.ack(delivery).await?;
+    ignore_stale(queue.ack(delivery).await)?;
     metrics.succeeded(kind);
     Ok(())
 }
@@ -171,7 +171,7 @@ async fn dead_letter(
             Envelope::encode(&ToAggregator::Result(result)),
         )
         .await?;
-    queue.nack(delivery, false).await?;
+    ignore_stale(queue.nack(delivery, false).await)?;
     metrics.dead_lettered(task.key.kind.value());
     metrics.failed(task.key.kind.value());
     Ok(())
