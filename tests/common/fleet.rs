@@ -445,7 +445,13 @@ pub fn assert_same_outputs(embedded: &(PathBuf, PathBuf), fleet: &Fleet) {
     );
     for ((name, e), (_, a)) in expected.iter().zip(&actual) {
         assert_eq!(e.len(), a.len(), "table {name}: row count");
-        assert!(e == a, "table {name}: rows differ");
+        if e != a {
+            let only_e: Vec<&String> = e.iter().filter(|r| !a.contains(r)).take(3).collect();
+            let only_a: Vec<&String> = a.iter().filter(|r| !e.contains(r)).take(3).collect();
+            panic!(
+                "table {name}: rows differ\nembedded only: {only_e:#?}\nfleet only: {only_a:#?}"
+            );
+        }
     }
     let (e, a) = (exports(&embedded.1), exports(&fleet.results));
     assert_eq!(

@@ -460,7 +460,7 @@ impl Warehouse for DuckDbWarehouse {
 
     fn query(&self, sql: &str) -> Result<Frame, WarehouseError> {
         let translated = Self::translate(sql)?;
-        read_frame(&self.connection()?, &translated).map_err(|e| query_err(e, &translated))
+        read_frame(&*self.connection()?, &translated).map_err(|e| query_err(e, &translated))
     }
 
     fn table_exists(&self, name: &str) -> Result<bool, WarehouseError> {

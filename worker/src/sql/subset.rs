@@ -2,6 +2,11 @@
 
 use jetstream_proto::AnalysisBasis;
 
+/// Rows come in client order: warehouses return unordered rows, and both the bootstrap (whose
+/// resamples index rows) and the floating-point sums of the linear models depend on the order,
+/// so ordering is what makes the same seed give the same numbers in every run and fleet shape.
+const CLIENT_ORDER: &str = "ORDER BY m.analysis_id";
+
 /// The basis and segment filter of Jetstream's subset queries (reference/jetstream.md §1.8).
 fn population_filter(basis: AnalysisBasis, segment: &str) -> String {
     let mut filter = "m.enrollment_date IS NOT NULL".to_string();
@@ -27,7 +32,7 @@ pub fn subset_query(
     let mut select = vec!["m.branch".to_string()];
     select.extend(columns.iter().map(|c| format!("m.{c}")));
     format!(
-        "SELECT {} FROM {metrics_table} m WHERE {}",
+        "SELECT {} FROM {metrics_table} m WHERE {} {CLIENT_ORDER}",
         select.join(", "),
         population_filter(basis, segment)
     )
@@ -48,7 +53,7 @@ pub fn covariate_query(
     format!(
         "SELECT m.branch, m.{metric}, pre.{covariate_metric} AS {column} \
          FROM {metrics_table} m LEFT JOIN {preenrollment_table} pre USING (analysis_id, branch) \
-         WHERE m.{metric} IS NOT NULL AND {}",
+         WHERE m.{metric} IS NOT NULL AND {} {CLIENT_ORDER}",
         population_filter(basis, segment)
     )
 }
