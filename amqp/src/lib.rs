@@ -440,9 +440,15 @@ impl Conn {
                     returned.reply_code, returned.reply_text
                 )))
             }
-            Confirmation::Nack(_) => Err(OpError::Fatal(QueueError::Transport(format!(
-                "the broker refused (nacked) a message published to '{routing_key}'"
-            )))),
+            // A nack means the broker could not take the message on (for a quorum queue: no
+            // leader yet, e.g. while several processes declare it at once). The publish is
+            // retried with backoff after declaring the queue again, as RabbitMQ advises.
+            Confirmation::Nack(_) => {
+                self.forget(&topology.root);
+                Err(OpError::Again(format!(
+                    "the broker refused (nacked) a message published to '{routing_key}'"
+                )))
+            }
         }
     }
 

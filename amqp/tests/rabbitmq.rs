@@ -533,3 +533,33 @@ async fn a_wrong_password_is_reported_without_it() {
     assert!(message.contains("REDACTED"), "{message}");
     assert!(!message.contains("wrong-sekrit"), "{message}");
 }
+
+/// Many processes publishing first to a queue nobody has declared yet (workers starting at
+/// once): RabbitMQ may nack while the new quorum queue has no leader; every publish must still
+/// succeed, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_publishes_from_many_connections_to_a_new_queue_all_land() {
+    if !broker_up().await {
+        return;
+    }
+    let q = unique("first-publishes");
+    let mut publishers = Vec::new();
+    for i in 0..16 {
+        publishers.push(connect(&format!("first-publishes.{i}"), 1).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, mq) in publishers.iter().enumerate() {
+        let (mq, q) = (mq.clone(), q.clone());
+        tasks.spawn(async move { mq.publish(&q, format!("{i}").into_bytes()).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task").expect("publish confirmed");
+    }
+    let check = connect("first-publishes.check", 1).await;
+    wait_depth(&check, &q, 16).await;
+    check.delete_topology(&q).await.expect("delete");
+    for mq in publishers {
+        mq.close().await.expect("close");
+    }
+    check.close().await.expect("close");
+}
