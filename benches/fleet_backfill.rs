@@ -3,7 +3,8 @@
 //! fleet (coordinator, aggregator, 1/2/4 workers as processes over RabbitMQ), each run's outputs
 //! checked equal to the embedded ones. Prints wall times.
 //!
-//! `cargo bench --bench fleet_backfill`; sizes from the environment:
+//! `cargo bench --profile dev --bench fleet_backfill` (the release profile would rebuild DuckDB);
+//! sizes from the environment:
 //! FLEET_BENCH_EXPERIMENTS (default 20), FLEET_BENCH_CLIENTS (default 2000),
 //! FLEET_BENCH_WORKERS (default 1,2,4).
 

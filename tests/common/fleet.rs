@@ -464,10 +464,12 @@ pub fn assert_same_outputs(embedded: &(PathBuf, PathBuf), fleet: &Fleet) {
     }
 }
 
+/// The sum of the samples of metric `name` whose labels contain `labels` (all kinds, unless
+/// `labels` names one).
 pub fn counter(text: &str, name: &str, labels: &str) -> f64 {
     text.lines()
-        .find(|l| l.starts_with(name) && l.contains(labels))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next())
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum()
 }

@@ -19,7 +19,7 @@ use jetstream_proto::{AnalysisBasis, AnalysisError, StatisticRow};
 use std::fs::File;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A DuckDB database file (or an in-memory database) used as the warehouse.
@@ -36,10 +36,33 @@ enum Access {
     /// One process owns the database: connections are clones of one kept open.
     Owned(Mutex<Connection>),
     /// Several processes (a fleet's workers and aggregator on one machine) share the file:
-    /// DuckDB lets one process at a time open it, so each operation takes an exclusive lock
-    /// on `<file>.lock`, opens the database, and closes it when done.
-    Shared { path: PathBuf, lock: PathBuf },
+    /// DuckDB lets one process at a time open it, so operations take an exclusive lock on
+    /// `<file>.lock` and open the database; see [`SharedFile`].
+    Shared(SharedFile),
 }
+
+/// A DuckDB file shared with other processes. Opening it costs tens of milliseconds (its
+/// catalog is read) and closing it a checkpoint, so a burst of operations (a task's reads)
+/// shares one opening: the database stays open, and the lock held, until no operation has
+/// used it for [`LINGER`], or for at most [`MAX_HOLD`] while others may be waiting.
+struct SharedFile {
+    path: PathBuf,
+    lock: PathBuf,
+    held: Arc<Mutex<Option<Held>>>,
+}
+
+/// The open database and its lock, between operations.
+struct Held {
+    conn: Connection,
+    lock: Arc<File>,
+    opened: Instant,
+    last_used: Instant,
+}
+
+/// How long an idle opening is kept for the next operation.
+const LINGER: Duration = Duration::from_millis(50);
+/// How long one opening serves new operations before the lock is given up for others.
+const MAX_HOLD: Duration = Duration::from_millis(500);
 
 /// How long an operation waits for the shared file before the warehouse counts as unavailable
 /// (and the task is retried later).
@@ -48,7 +71,7 @@ const SHARED_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 /// A connection, holding the shared file's lock (if any) for as long as it lives.
 pub struct Conn {
     conn: Connection,
-    _lock: Option<File>,
+    _lock: Option<Arc<File>>,
 }
 
 impl Deref for Conn {
@@ -100,10 +123,11 @@ impl DuckDbWarehouse {
     pub fn open_shared(path: &Path, dataset: &str) -> Result<DuckDbWarehouse, WarehouseError> {
         let mut lock = path.as_os_str().to_owned();
         lock.push(".lock");
-        let access = Access::Shared {
+        let access = Access::Shared(SharedFile {
             path: path.to_path_buf(),
             lock: PathBuf::from(lock),
-        };
+            held: Arc::default(),
+        });
         let conn = access.connect()?;
         Self::prepare(&conn, dataset)?;
         drop(conn);
@@ -200,20 +224,66 @@ impl Access {
                     .map_err(other)?,
                 _lock: None,
             }),
-            Access::Shared { path, lock } => {
-                let file = lock_exclusively(lock, SHARED_LOCK_TIMEOUT)?;
-                let conn = Connection::open(path).map_err(|e| {
-                    WarehouseError::Unavailable(format!(
-                        "cannot open DuckDB database {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                Ok(Conn {
-                    conn,
-                    _lock: Some(file),
-                })
-            }
+            Access::Shared(shared) => shared.connect(),
         }
+    }
+}
+
+impl SharedFile {
+    fn connect(&self) -> Result<Conn, WarehouseError> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if let Some(h) = held.as_mut() {
+            // Reused while fresh, and always while one of its connections is still in use
+            // (opening again would wait for our own lock).
+            if now.duration_since(h.opened) < MAX_HOLD || Arc::strong_count(&h.lock) > 1 {
+                h.last_used = now;
+                return Ok(Conn {
+                    conn: h.conn.try_clone().map_err(other)?,
+                    _lock: Some(Arc::clone(&h.lock)),
+                });
+            }
+            // Held long enough: close, so that a waiting process gets its turn.
+            *held = None;
+        }
+        let lock = Arc::new(lock_exclusively(&self.lock, SHARED_LOCK_TIMEOUT)?);
+        let conn = Connection::open(&self.path).map_err(|e| {
+            WarehouseError::Unavailable(format!(
+                "cannot open DuckDB database {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        *held = Some(Held {
+            conn: conn.try_clone().map_err(other)?,
+            lock: Arc::clone(&lock),
+            opened: now,
+            last_used: now,
+        });
+        drop(held);
+        self.release_when_idle();
+        Ok(Conn {
+            conn,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Closes the held opening once idle for [`LINGER`] or held for [`MAX_HOLD`]; the lock is
+    /// released when the last connection using it is dropped.
+    fn release_when_idle(&self) {
+        let held = Arc::downgrade(&self.held);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(LINGER);
+            let Some(held) = held.upgrade() else { return };
+            let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+            match held.as_ref() {
+                Some(h) if h.last_used.elapsed() < LINGER && h.opened.elapsed() < MAX_HOLD => {}
+                Some(_) => {
+                    *held = None;
+                    return;
+                }
+                None => return,
+            }
+        });
     }
 }
 
