@@ -205,6 +205,20 @@ pub enum AmqpError {
     /// The broker could not be reached or refused the connection; `url` is redacted.
     #[error("could not connect to RabbitMQ at {url}: {reason}")]
     Connect { url: String, reason: String },
+    /// The URL is not an AMQP URL; retrying cannot help. `url` is redacted.
+    #[error("'{url}' is not an AMQP URL (amqp://user:password@host:port/vhost or amqps://...): {reason}")]
+    InvalidUrl { url: String, reason: String },
+}
+
+/// Checks that `url` is an AMQP URL this transport can connect to, without connecting; the
+/// error names the URL with its password redacted.
+pub fn validate_url(url: &str) -> Result<(), AmqpError> {
+    url.parse::<lapin::uri::AMQPUri>()
+        .map(|_| ())
+        .map_err(|reason| AmqpError::InvalidUrl {
+            url: redact(url),
+            reason: scrub(&reason, url),
+        })
 }
 
 /// A failed attempt at an operation, and what to do about it.
@@ -589,6 +603,7 @@ impl RabbitMq {
     /// Like [`RabbitMq::connect`], but keeps trying (with backoff) for up to the configured
     /// `reconnect_timeout`: for processes that may start before the broker is up.
     pub async fn connect_with_retry(config: AmqpConfig) -> Result<RabbitMq, AmqpError> {
+        validate_url(&config.url)?;
         let deadline = deadline_after(config.reconnect_timeout);
         let mut backoff = MIN_BACKOFF;
         loop {
@@ -1203,6 +1218,17 @@ mod tests {
         assert_eq!(redact("amqp://u:a@b@host/x"), "amqp://u:REDACTED@host/x");
         assert_eq!(redact("u:p@host"), "REDACTED@host");
         assert_eq!(redact(""), "");
+    }
+
+    #[test]
+    fn invalid_urls_are_refused_without_their_password() {
+        assert!(validate_url("amqp://guest:guest@127.0.0.1:5672/%2f").is_ok());
+        assert!(validate_url("amqps://u:p@broker.example:5671/vh").is_ok());
+        for bad in ["notaurl", "http://u:hunter2@host/", "amqp:no-host"] {
+            let e = validate_url(bad).expect_err(bad).to_string();
+            assert!(e.contains("is not an AMQP URL"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

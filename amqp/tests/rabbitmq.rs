@@ -506,7 +506,9 @@ async fn connect_errors_name_the_url_without_the_password() {
     let err = RabbitMq::connect(config)
         .await
         .expect_err("nothing listens on port 1");
-    let AmqpError::Connect { url, .. } = &err;
+    let AmqpError::Connect { url, .. } = &err else {
+        panic!("expected a connection error, got {err}");
+    };
     assert_eq!(url, "amqp://guest:REDACTED@127.0.0.1:1/%2f");
     let message = err.to_string();
     assert!(
