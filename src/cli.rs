@@ -37,6 +37,10 @@ pub enum Command {
     /// Analyse every date of the given experiments again, from their start to the day after
     /// their end (or yesterday) (Jetstream's `rerun`; `--fleet` is its `--argo`).
     Rerun(RunArgs),
+    /// Mark experiments up to date without recomputing them (Jetstream's `rerun-skip`): their
+    /// tables' `last_updated` becomes now, so later runs use the newest configs.
+    #[command(name = "rerun-skip", visible_alias = "rerun_skip")]
+    RerunSkip(RerunSkipArgs),
     /// Analyse every experiment eligible on each date from --from to --to.
     Backfill(BackfillArgs),
     /// Fleet role: take run requests, plan them into tasks, follow them to completion.
@@ -184,9 +188,10 @@ pub struct ValidateConfigArgs {
     /// Print one JSON record per file.
     #[arg(long)]
     pub json: bool,
-    /// Experimenter experiment definitions (a JSON file) for the online mode.
-    #[arg(long, visible_alias = "experiments_file", value_name = "FILE")]
-    pub experiments: Option<PathBuf>,
+    /// Experimenter experiment definitions for the online mode: a JSON file, or Experimenter's
+    /// API (https://experimenter.services.mozilla.com/api/v8/experiments/).
+    #[arg(long, visible_alias = "experiments_file", value_name = "FILE|URL")]
+    pub experiments: Option<String>,
     /// Read git-tracked config repositories as of a date (YYYY-MM-DD: end of that day, UTC),
     /// a time (RFC 3339), or a commit, tag or branch.
     #[arg(
@@ -200,16 +205,19 @@ pub struct ValidateConfigArgs {
 /// The warehouse a command reads telemetry from and writes output tables to.
 #[derive(Debug, Args, Clone)]
 pub struct WarehouseArgs {
-    /// The DuckDB warehouse file holding telemetry and receiving the output tables.
+    /// The warehouse holding telemetry and receiving the output tables: a DuckDB file (PATH or
+    /// duckdb:PATH), or BigQuery (bigquery://PROJECT[/DATASET], or `bigquery` with
+    /// --project-id and --dataset-id).
     #[arg(
         long,
         visible_alias = "warehouse_path",
         env = "JETSTREAM_WAREHOUSE",
-        value_name = "PATH"
+        value_name = "PATH|bigquery://PROJECT[/DATASET]",
+        value_parser = crate::backends::parse_warehouse
     )]
-    pub warehouse: Option<PathBuf>,
-    /// BigQuery project of the output tables in generated SQL (Jetstream's `--project_id`); on
-    /// DuckDB it only appears in the BigQuery text written by --sql-output-dir.
+    pub warehouse: Option<crate::backends::WarehouseLocation>,
+    /// BigQuery project of the output tables (Jetstream's `--project_id`); on DuckDB it only
+    /// appears in the BigQuery text written by --sql-output-dir.
     #[arg(
         long = "project-id",
         visible_alias = "project_id",
@@ -224,6 +232,57 @@ pub struct WarehouseArgs {
         default_value = "mozanalysis"
     )]
     pub dataset_id: String,
+    /// BigQuery's logs table as PROJECT.DATASET.TABLE (default: PROJECT.monitoring.logs, as
+    /// Jetstream's --log_project_id/--log_dataset_id/--log_table_id).
+    #[arg(
+        long = "logs-table",
+        env = "JETSTREAM_LOGS_TABLE",
+        value_name = "PROJECT.DATASET.TABLE"
+    )]
+    pub logs_table: Option<String>,
+    #[command(flatten)]
+    pub google: GoogleArgs,
+}
+
+/// How to reach Google's services (BigQuery, Cloud Storage): credentials and, for emulators,
+/// endpoints.
+#[derive(Debug, Args, Clone)]
+pub struct GoogleArgs {
+    /// `default` (Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+    /// ADC file, the metadata server; none when an endpoint is overridden), `anonymous`, or a
+    /// JSON key file.
+    #[arg(
+        long = "google-credentials",
+        env = "JETSTREAM_GOOGLE_CREDENTIALS",
+        default_value = "default",
+        value_name = "default|anonymous|FILE",
+        value_parser = crate::backends::parse_credentials
+    )]
+    pub google_credentials: jetstream_cloud::GoogleCredentials,
+    /// BigQuery API base URL, for an emulator (e.g. http://127.0.0.1:9050).
+    #[arg(
+        long = "bigquery-endpoint",
+        env = "JETSTREAM_BIGQUERY_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub bigquery_endpoint: Option<String>,
+    /// Cloud Storage API base URL, for an emulator (e.g. http://127.0.0.1).
+    #[arg(
+        long = "gcs-endpoint",
+        env = "JETSTREAM_GCS_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub gcs_endpoint: Option<String>,
+}
+
+impl Default for GoogleArgs {
+    fn default() -> Self {
+        GoogleArgs {
+            google_credentials: jetstream_cloud::GoogleCredentials::Default,
+            bigquery_endpoint: None,
+            gcs_endpoint: None,
+        }
+    }
 }
 
 /// Where a run reads and writes.
@@ -231,22 +290,43 @@ pub struct WarehouseArgs {
 pub struct Locations {
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
-    /// Experimenter experiment definitions: a JSON file with one experiment or a list of them.
+    /// Experimenter experiment definitions: a JSON file with one experiment or a list of them,
+    /// or Experimenter's API (https://experimenter.services.mozilla.com/api/v8/experiments/).
     #[arg(
         long,
         visible_alias = "experiments_file",
         env = "JETSTREAM_EXPERIMENTS",
-        value_name = "FILE"
+        value_name = "FILE|URL"
     )]
-    pub experiments: PathBuf,
-    /// Directory receiving the JSON exports (statistics/, metadata/, errors/); `none` disables.
+    pub experiments: String,
+    /// Where the JSON exports (statistics/, metadata/, errors/) go: a directory (DIR or
+    /// file:DIR), a bucket (gs://BUCKET[/PREFIX]), or `none`.
     #[arg(
         long,
         visible_alias = "results_dir",
         env = "JETSTREAM_RESULTS",
-        value_name = "DIR"
+        value_name = "DIR|gs://BUCKET",
+        value_parser = crate::backends::parse_results
     )]
-    pub results: Option<String>,
+    pub results: Option<crate::backends::ResultsLocation>,
+    /// Jetstream's `--bucket`: the same as --results gs://BUCKET (`none` disables exports).
+    #[arg(long, value_name = "BUCKET", conflicts_with = "results")]
+    pub bucket: Option<String>,
+}
+
+impl Locations {
+    /// `--results`, or `--bucket` as upstream spells it.
+    pub fn results_location(&self) -> Result<Option<crate::backends::ResultsLocation>, String> {
+        match &self.bucket {
+            Some(b) if b.eq_ignore_ascii_case("none") || b.eq_ignore_ascii_case("null") => {
+                Ok(Some(crate::backends::ResultsLocation::None))
+            }
+            Some(b) => crate::backends::parse_results(&format!("gs://{b}"))
+                .map(Some)
+                .map_err(|e| format!("--bucket: {e}")),
+            None => Ok(self.results.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -349,6 +429,31 @@ pub struct BrokerArgs {
         value_parser = parse_queue_prefix
     )]
     pub queue_prefix: String,
+    /// Use Pub/Sub in this Google Cloud project instead of RabbitMQ (topics and subscriptions
+    /// named like the queues; credentials from Application Default Credentials).
+    #[arg(
+        long = "pubsub-project",
+        env = "JETSTREAM_PUBSUB_PROJECT",
+        value_name = "PROJECT"
+    )]
+    pub pubsub_project: Option<String>,
+    /// Pub/Sub API URL, for the emulator (e.g. http://127.0.0.1:8085); no credentials are sent.
+    #[arg(
+        long = "pubsub-endpoint",
+        env = "JETSTREAM_PUBSUB_ENDPOINT",
+        value_name = "URL",
+        requires = "pubsub_project"
+    )]
+    pub pubsub_endpoint: Option<String>,
+    /// Pub/Sub ack deadline of new subscriptions, in seconds: how soon the messages of a
+    /// consumer that died are handed to another.
+    #[arg(
+        long = "pubsub-ack-deadline-secs",
+        env = "JETSTREAM_PUBSUB_ACK_DEADLINE_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(10..=600)
+    )]
+    pub pubsub_ack_deadline_secs: u32,
 }
 
 impl Default for BrokerArgs {
@@ -356,6 +461,9 @@ impl Default for BrokerArgs {
         BrokerArgs {
             amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
             queue_prefix: "jetstream".into(),
+            pubsub_project: None,
+            pubsub_endpoint: None,
+            pubsub_ack_deadline_secs: 30,
         }
     }
 }
@@ -420,14 +528,33 @@ pub struct AggregatorArgs {
     pub metrics: MetricsArgs,
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
-    /// Directory receiving the JSON exports (statistics/, metadata/, errors/); `none`
-    /// disables them.
-    #[arg(long, env = "JETSTREAM_RESULTS", value_name = "DIR")]
-    pub results: String,
+    /// Where the JSON exports (statistics/, metadata/, errors/) go: a directory, a bucket
+    /// (gs://BUCKET[/PREFIX]), or `none`.
+    #[arg(
+        long,
+        env = "JETSTREAM_RESULTS",
+        value_name = "DIR|gs://BUCKET",
+        value_parser = crate::backends::parse_results
+    )]
+    pub results: crate::backends::ResultsLocation,
     /// Directory where accepted results are kept until their outputs are written, so a
     /// restarted aggregator loses nothing (a persistent volume in a cluster).
     #[arg(long = "state-dir", env = "JETSTREAM_STATE_DIR", value_name = "DIR")]
     pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RerunSkipArgs {
+    /// Experiments to mark up to date.
+    #[arg(
+        long = "experiment-slug",
+        visible_alias = "experiment_slug",
+        value_name = "SLUG",
+        required = true
+    )]
+    pub experiment_slug: Vec<String>,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
 }
 
 #[derive(Debug, Args, Clone)]

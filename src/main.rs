@@ -1,6 +1,7 @@
 //! `jetstream`: experiment analysis in the shape of Mozilla's Jetstream, as one binary with
 //! several roles. See README.md for the commands.
 
+mod backends;
 mod cli;
 mod commands;
 mod embedded;

@@ -11,7 +11,7 @@ use common::fleet::*;
 use common::*;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Tests here close every broker connection or kill processes: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -93,31 +93,7 @@ fn workers_killed_mid_task_lose_and_duplicate_nothing() {
     let _coordinator = fleet.coordinator();
     let mut workers: Vec<Role> = (0..3).map(|_| fleet.worker()).collect();
     let mut run = fleet.enqueue(&inputs);
-    let mut kills = 0;
-    let started = Instant::now();
-    let mut turn = 0usize;
-    while kills < 20 {
-        assert!(
-            run.try_wait().unwrap().is_none() || kills >= 20,
-            "the run finished after only {kills} kills; make it longer"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "only {kills} kills in 10 minutes"
-        );
-        turn = (turn + 1) % workers.len();
-        let text = workers[turn].scrape();
-        if counter(&text, "jetstream_tasks_in_flight", "role=\"worker\"") >= 1.0 {
-            // Mid-task: SIGKILL, then a replacement.
-            let pid = workers[turn].child.id().to_string();
-            Command::new("kill").args(["-KILL", &pid]).status().unwrap();
-            let _ = workers[turn].child.wait();
-            workers[turn] = fleet.worker();
-            kills += 1;
-        } else {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    kill_workers_mid_task(&fleet, &mut workers, &mut run, 20, Duration::from_secs(600));
     let out = wait_for(run, Duration::from_secs(600));
     assert!(
         out.status.success(),

@@ -425,7 +425,11 @@ pub fn write_tables(
     let mut written = BTreeMap::new();
     for ((period, n), mut rows) in rows {
         sort_rows(&mut rows);
-        warehouse.write_statistics(&plan::statistics_table(slug, period, n), &rows)?;
+        let table = plan::statistics_table(slug, period, n);
+        warehouse.write_statistics(&table, &rows)?;
+        if let Err(e) = warehouse.describe_table(&table, slug) {
+            tracing::warn!(%table, error = %e, "table description not set");
+        }
         let (view, prefix) = plan::statistics_view(slug, period);
         warehouse.publish_window_view(&view, &prefix)?;
         written.insert(period, rows.len());

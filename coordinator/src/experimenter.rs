@@ -64,10 +64,11 @@ pub enum ExperimenterError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The file is not valid JSON.
-    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
+    /// The document (a file, or an API response) is not valid JSON.
+    #[error("{source_name}:{line}:{column}: invalid JSON: {message}")]
     Syntax {
-        path: PathBuf,
+        /// The file or URL.
+        source_name: String,
         line: usize,
         column: usize,
         message: String,
@@ -82,9 +83,10 @@ pub enum ExperimenterError {
         message: String,
     },
     /// A non-empty array in which no entry could be parsed.
-    #[error("{}: none of the {count} experiments could be parsed; the first problem: {first}", path.display())]
+    #[error("{source_name}: none of the {count} experiments could be parsed; the first problem: {first}")]
     NoValidExperiments {
-        path: PathBuf,
+        /// The file or URL.
+        source_name: String,
         count: usize,
         first: Box<ExperimenterError>,
     },
@@ -116,8 +118,18 @@ pub fn load_experiments(path: &Path) -> Result<Vec<ExperimenterExperiment>, Expe
         path: path.to_path_buf(),
         source,
     })?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| syntax_error(path, &e))?;
-    let file = path.display().to_string();
+    parse_experiments(&text, &path.display().to_string())
+}
+
+/// Parses a document holding one experiment object or an array of them (a file's contents or
+/// Experimenter's API response); `source_name` (a file or URL) starts every error message.
+/// Entries of an array that fail are logged and skipped as in [`load_experiments`].
+pub fn parse_experiments(
+    text: &str,
+    source_name: &str,
+) -> Result<Vec<ExperimenterExperiment>, ExperimenterError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| syntax_error(source_name, &e))?;
+    let file = source_name.to_string();
     match &value {
         Value::Object(_) => Ok(vec![parse_at(&value, &file, "")?]),
         Value::Array(entries) => {
@@ -140,7 +152,7 @@ pub fn load_experiments(path: &Path) -> Result<Vec<ExperimenterExperiment>, Expe
             match first_error {
                 Some(first) if experiments.is_empty() => {
                     Err(ExperimenterError::NoValidExperiments {
-                        path: path.to_path_buf(),
+                        source_name: file,
                         count: entries.len(),
                         first: Box::new(first),
                     })
@@ -168,12 +180,12 @@ pub fn parse_experiment(
     parse_at(value, source, "")
 }
 
-fn syntax_error(path: &Path, error: &serde_json::Error) -> ExperimenterError {
+fn syntax_error(source_name: &str, error: &serde_json::Error) -> ExperimenterError {
     let full = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
     ExperimenterError::Syntax {
-        path: path.to_path_buf(),
+        source_name: source_name.to_string(),
         line: error.line(),
         column: error.column(),
         message,

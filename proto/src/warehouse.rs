@@ -131,4 +131,30 @@ pub trait Warehouse: Send + Sync {
         let _ = name;
         Ok(None)
     }
+    /// Deletes the table or view `name` if it exists; true when something was deleted
+    /// (`rerun` clears an experiment's window tables first, as upstream does).
+    fn drop_table(&self, name: &str) -> Result<bool, WarehouseError> {
+        Err(WarehouseError::Other(format!(
+            "this warehouse cannot delete tables (asked to delete '{name}')"
+        )))
+    }
+    /// Sets the table's `last_updated` to now (upstream's `touch_tables`): on the enrollments
+    /// table it moves the experiment's config pin to the newest metric-hub.
+    fn touch_table(&self, name: &str) -> Result<(), WarehouseError> {
+        Err(WarehouseError::Other(format!(
+            "this warehouse cannot label tables (asked to touch '{name}')"
+        )))
+    }
+    /// Sets a table's description (upstream: the experiment's slug, which `rerun` bookkeeping
+    /// and dashboards read); warehouses without descriptions ignore it.
+    fn describe_table(&self, name: &str, description: &str) -> Result<(), WarehouseError> {
+        let _ = (name, description);
+        Ok(())
+    }
+    /// The bytes a query would scan, where the warehouse can tell without running it
+    /// (BigQuery's dry run); `None` elsewhere.
+    fn estimate_bytes(&self, sql: &str) -> Result<Option<u64>, WarehouseError> {
+        let _ = sql;
+        Ok(None)
+    }
 }

@@ -34,6 +34,12 @@ impl Configs {
         })
     }
 
+    /// The repositories as they are now (or as pinned by the user): what a `rerun` resolves
+    /// with, since it moves the experiment's pin to now (upstream touches its tables first).
+    pub fn latest(&self) -> &ConfigCollection {
+        &self.current
+    }
+
     /// The collection `slug` resolves with.
     pub fn for_experiment(
         &mut self,

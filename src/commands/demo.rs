@@ -2,7 +2,8 @@
 //! date from the experiment's start to its end through the same path as `jetstream run`.
 
 use super::run::{analyse, prepare_on, report};
-use crate::cli::{BrokerArgs, DemoArgs, Locations, RunArgs, WarehouseArgs};
+use crate::backends::{ResultsLocation, WarehouseLocation};
+use crate::cli::{BrokerArgs, DemoArgs, GoogleArgs, Locations, RunArgs, WarehouseArgs};
 use crate::summary;
 use anyhow::Context;
 use chrono::Duration;
@@ -98,12 +99,15 @@ pub fn execute(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         use_glean_ids: false,
         locations: Locations {
             warehouse: WarehouseArgs {
-                warehouse: Some(warehouse_path.clone()),
+                warehouse: Some(WarehouseLocation::DuckDb(warehouse_path.clone())),
                 project_id: "moz-fx-data-experiments".to_string(),
                 dataset_id: "mozanalysis".to_string(),
+                logs_table: None,
+                google: GoogleArgs::default(),
             },
-            experiments: experiment_path.clone(),
-            results: Some(results.display().to_string()),
+            experiments: experiment_path.display().to_string(),
+            results: Some(ResultsLocation::Dir(results.clone())),
+            bucket: None,
         },
         fleet: false,
         wait: false,

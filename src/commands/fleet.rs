@@ -1,5 +1,5 @@
-//! The fleet's roles (`coordinator`, `worker`, `aggregator`) over RabbitMQ, and the enqueuing
-//! of run requests (`run|rerun|backfill --fleet`).
+//! The fleet's roles (`coordinator`, `worker`, `aggregator`) over RabbitMQ or Pub/Sub, and the
+//! enqueuing of run requests (`run|rerun|backfill --fleet`).
 //!
 //! Every role serves Prometheus metrics, and stops on SIGTERM (or Ctrl-C): it stops taking
 //! messages, finishes the one in hand, and leaves the rest to the broker, which hands anything
@@ -9,15 +9,17 @@ use crate::cli::{AggregatorArgs, BrokerArgs, CoordinatorArgs, WarehouseArgs, Wor
 use anyhow::Context;
 use chrono::NaiveDate;
 use jetstream_amqp::{AmqpConfig, RabbitMq};
+use jetstream_cloud::pubsub::{PubSubConfig, PubSubQueue};
 use jetstream_coordinator::{AggregatorService, CoordinatorService, DateOutcome, RunOptions};
 use jetstream_proto::fleet::{RunReport, RunRequest};
 use jetstream_proto::metrics::FleetMetrics;
 use jetstream_proto::queue::{MessageQueue, QueueNames};
 use jetstream_proto::spec::AnalysisSpec;
 use jetstream_proto::task::Envelope;
+use jetstream_proto::warehouse::Warehouse;
 use jetstream_worker::runner::{run_worker, WorkerOptions};
 use jetstream_worker::sql::Catalog;
-use jetstream_worker::{DuckDbWarehouse, TaskExecutor};
+use jetstream_worker::TaskExecutor;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,13 +31,78 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-async fn connect(broker: &BrokerArgs, prefetch: u16, role: &str) -> anyhow::Result<RabbitMq> {
+/// The fleet's broker: RabbitMQ, or Pub/Sub when `--pubsub-project` is given.
+#[derive(Clone)]
+enum Broker {
+    Rabbit(RabbitMq),
+    PubSub(Arc<PubSubQueue>),
+}
+
+impl Broker {
+    fn queue(&self) -> Arc<dyn MessageQueue> {
+        match self {
+            Broker::Rabbit(rabbit) => Arc::new(rabbit.clone()),
+            Broker::PubSub(pubsub) => pubsub.clone(),
+        }
+    }
+
+    /// Stops handing out messages of `queue`; the one in hand can still be settled.
+    async fn stop_consuming(&self, queue: &str) {
+        match self {
+            Broker::Rabbit(rabbit) => {
+                if let Err(e) = rabbit.stop_consuming(queue).await {
+                    tracing::warn!(error = %e, "could not stop consuming");
+                }
+            }
+            Broker::PubSub(pubsub) => pubsub.stop_consuming(queue).await,
+        }
+    }
+
+    /// Removes a short-lived queue (a `--wait` reply queue).
+    async fn delete_queue(&self, queue: &str) {
+        let result = match self {
+            Broker::Rabbit(rabbit) => rabbit
+                .delete_topology(queue)
+                .await
+                .map_err(|e| e.to_string()),
+            Broker::PubSub(pubsub) => pubsub.delete_queue(queue).await.map_err(|e| e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(%queue, error = %e, "could not delete the reply queue");
+        }
+    }
+
+    async fn close(&self) {
+        if let Broker::Rabbit(rabbit) = self {
+            let _ = rabbit.close().await;
+        }
+    }
+}
+
+async fn connect(broker: &BrokerArgs, prefetch: u16, role: &str) -> anyhow::Result<Broker> {
+    if let Some(project) = &broker.pubsub_project {
+        let mut config = PubSubConfig::new(project);
+        config.prefetch = prefetch;
+        config.endpoint = broker.pubsub_endpoint.clone();
+        config.ack_deadline = Duration::from_secs(u64::from(broker.pubsub_ack_deadline_secs));
+        if config.endpoint.is_some() {
+            config.credentials = jetstream_cloud::GoogleCredentials::Anonymous;
+        }
+        let pubsub = PubSubQueue::connect(config)
+            .await
+            .map_err(|e| anyhow::anyhow!("--pubsub-project {project}: {e}"))?;
+        tracing::info!(%project, role, "using Pub/Sub");
+        return Ok(Broker::PubSub(Arc::new(pubsub)));
+    }
     let mut config = AmqpConfig::new(broker.amqp_url.clone());
     config.prefetch = prefetch;
     config.connection_name = format!("jetstream-{role}-{}", std::process::id());
-    let rabbit = RabbitMq::connect_with_retry(config).await?;
+    // Checked here rather than by clap, whose error would echo the URL with its password.
+    let rabbit = RabbitMq::connect_with_retry(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("--amqp-url (JETSTREAM_AMQP_URL): {e}"))?;
     tracing::info!(broker = %rabbit.redacted_url(), role, "connected");
-    Ok(rabbit)
+    Ok(Broker::Rabbit(rabbit))
 }
 
 /// Serves `/metrics` (Prometheus text format) and `/healthz` on its own thread, so it answers
@@ -93,24 +160,22 @@ async fn shutdown_signal() {
 }
 
 /// The fleet's shared warehouse; a role cannot run without one.
-fn open_shared_warehouse(args: &WarehouseArgs) -> anyhow::Result<Arc<DuckDbWarehouse>> {
+fn open_shared_warehouse(args: &WarehouseArgs) -> anyhow::Result<Arc<dyn Warehouse>> {
     if args.warehouse.is_none() {
         anyhow::bail!(
-            "--warehouse (or JETSTREAM_WAREHOUSE) is required: the DuckDB file the fleet shares"
+            "--warehouse (or JETSTREAM_WAREHOUSE) is required: the warehouse the fleet shares"
         );
     }
-    super::run::open_warehouse(args, true)
+    crate::backends::open_warehouse(args, true)
 }
 
 /// Stops consuming `queue` on SIGTERM or Ctrl-C, so the role's loop ends after the message in
 /// hand and prefetched messages go back to the queue.
-fn stop_consuming_on_signal(rabbit: &RabbitMq, queue: &str) {
-    let (rabbit, queue) = (rabbit.clone(), queue.to_string());
+fn stop_consuming_on_signal(broker: &Broker, queue: &str) {
+    let (broker, queue) = (broker.clone(), queue.to_string());
     tokio::spawn(async move {
         shutdown_signal().await;
-        if let Err(e) = rabbit.stop_consuming(&queue).await {
-            tracing::warn!(error = %e, "could not stop consuming");
-        }
+        broker.stop_consuming(&queue).await;
     });
 }
 
@@ -123,16 +188,16 @@ pub fn coordinator(args: &CoordinatorArgs) -> anyhow::Result<ExitCode> {
         let runs = connect(&args.broker, args.concurrency, "coordinator-runs").await?;
         let queue = connect(&args.broker, 256, "coordinator").await?;
         let service = CoordinatorService::new(
-            Arc::new(queue.clone()),
-            Arc::new(runs.clone()),
+            queue.queue(),
+            runs.queue(),
             names,
             metrics,
             usize::from(args.concurrency),
         );
         let done = service.run(shutdown_signal()).await?;
         tracing::info!(requests = done, "coordinator stopped");
-        let _ = runs.close().await;
-        let _ = queue.close().await;
+        runs.close().await;
+        queue.close().await;
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
 }
@@ -149,7 +214,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let names = QueueNames::with_prefix(&args.broker.queue_prefix);
         let rabbit = connect(&args.broker, args.concurrency, "worker").await?;
-        let queue: Arc<dyn MessageQueue> = Arc::new(rabbit.clone());
+        let queue = rabbit.queue();
         let executor = Arc::new(TaskExecutor::new(warehouse, Catalog::default(), &name));
         let mut options = WorkerOptions::new(&names.tasks, &names.results);
         options.max_attempts = args.max_attempts;
@@ -173,7 +238,7 @@ pub fn worker(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
             done += finished.context("worker loop")??;
         }
         tracing::info!(tasks = done, "worker stopped");
-        let _ = rabbit.close().await;
+        rabbit.close().await;
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
 }
@@ -183,23 +248,18 @@ pub fn aggregator(args: &AggregatorArgs) -> anyhow::Result<ExitCode> {
     let metrics = FleetMetrics::new("aggregator");
     serve_metrics(&args.metrics.metrics_addr, metrics.clone())?;
     let warehouse = open_shared_warehouse(&args.warehouse)?;
-    let sink = super::run::results_sink(Some(&args.results));
+    let sink = crate::backends::results_sink(Some(&args.results), &args.warehouse.google)?;
     runtime()?.block_on(async {
         let names = QueueNames::with_prefix(&args.broker.queue_prefix);
         let rabbit = connect(&args.broker, 256, "aggregator").await?;
-        let service = AggregatorService::new(
-            Arc::new(rabbit.clone()),
-            names.clone(),
-            warehouse,
-            sink,
-            metrics,
-        )
-        .with_spool(&args.state_dir)
-        .with_context(|| format!("--state-dir {}", args.state_dir.display()))?;
+        let service =
+            AggregatorService::new(rabbit.queue(), names.clone(), warehouse, sink, metrics)
+                .with_spool(&args.state_dir)
+                .with_context(|| format!("--state-dir {}", args.state_dir.display()))?;
         stop_consuming_on_signal(&rabbit, &names.results);
         let written = service.run().await?;
         tracing::info!(dates = written, "aggregator stopped");
-        let _ = rabbit.close().await;
+        rabbit.close().await;
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
 }
@@ -226,6 +286,7 @@ pub fn enqueue(
                 reply_to: reply_to.clone(),
             };
             rabbit
+                .queue()
                 .publish(&names.runs, Envelope::encode(&request))
                 .await
                 .with_context(|| format!("enqueuing {}", spec.experiment.slug))?;
@@ -237,12 +298,13 @@ pub fn enqueue(
             names.runs
         );
         let Some(reply_to) = reply_to else {
-            let _ = rabbit.close().await;
+            rabbit.close().await;
             return Ok(ExitCode::SUCCESS);
         };
+        let queue = rabbit.queue();
         let mut reports = Vec::new();
         while reports.len() < work.len() {
-            let Some(delivery) = rabbit.receive(&reply_to).await? else {
+            let Some(delivery) = queue.receive(&reply_to).await? else {
                 anyhow::bail!("the reply queue {reply_to} closed before every report arrived");
             };
             match Envelope::<RunReport>::decode(&delivery.payload) {
@@ -257,10 +319,10 @@ pub fn enqueue(
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "ignoring an undecodable report"),
             }
-            rabbit.ack(delivery).await?;
+            queue.ack(delivery).await?;
         }
-        let _ = rabbit.delete_topology(&reply_to).await;
-        let _ = rabbit.close().await;
+        rabbit.delete_queue(&reply_to).await;
+        rabbit.close().await;
         Ok::<_, anyhow::Error>(print_reports(&reports))
     })
 }

@@ -22,6 +22,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::execute(&args),
         Command::TranslateSql(args) => translate_sql::execute(&args),
         Command::Rerun(args) => run::rerun(&args),
+        Command::RerunSkip(args) => run::rerun_skip(&args),
         Command::Backfill(args) => run::backfill(&args),
         Command::Coordinator(args) => fleet::coordinator(&args),
         Command::Worker(args) => fleet::worker(&args),

@@ -1,19 +1,19 @@
 //! `jetstream run`: the analyses due on one date, on a warehouse the user already has.
 
 use super::config_source;
-use crate::cli::{BackfillArgs, RunArgs, WarehouseArgs};
+use crate::backends::{load_definitions, open_warehouse, results_sink};
+use crate::cli::{BackfillArgs, RunArgs};
 use crate::embedded::{run_embedded, DateReport};
 use anyhow::{bail, Context};
 use chrono::{NaiveDate, Utc};
 use jetstream_coordinator::config;
-use jetstream_coordinator::experimenter::{load_experiments, ExperimenterExperiment};
-use jetstream_coordinator::export::{LocalDirSink, ResultsSink};
+use jetstream_coordinator::experimenter::ExperimenterExperiment;
+use jetstream_coordinator::export::ResultsSink;
 use jetstream_coordinator::{DateOutcome, RunOptions};
 use jetstream_proto::spec::{AnalysisSpec, ExperimentStatus};
+use jetstream_proto::warehouse::Warehouse;
 use jetstream_proto::AnalysisPeriod;
 use jetstream_worker::sql_output::SqlOutput;
-use jetstream_worker::DuckDbWarehouse;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub struct Prepared {
     /// Each experiment with the dates to analyse, in order.
     pub work: Vec<(Arc<AnalysisSpec>, Vec<NaiveDate>)>,
-    pub warehouse: Arc<DuckDbWarehouse>,
+    pub warehouse: Arc<dyn Warehouse>,
     pub sink: Option<Arc<dyn ResultsSink>>,
 }
 
@@ -54,7 +54,89 @@ pub fn rerun(args: &RunArgs) -> anyhow::Result<ExitCode> {
         bail!("`rerun` analyses every date of the experiments; --date and --dry-run do not apply");
     }
     let prepared = prepare(args, Dates::WholeExperiment)?;
+    let periods = if args.analysis_periods.is_empty() {
+        AnalysisPeriod::ALL.to_vec()
+    } else {
+        args.analysis_periods.clone()
+    };
+    for (spec, _) in &prepared.work {
+        clear_for_rerun(prepared.warehouse.as_ref(), &spec.experiment.slug, &periods)?;
+    }
     finish(prepared, args)
+}
+
+/// Upstream's rerun bookkeeping, after every input is validated: touches the enrollments table
+/// (its `last_updated` pins the experiment's configs, now to the newest) and deletes the
+/// experiment's window tables of `periods`, so windows that no longer exist (a shorter
+/// experiment, a removed metric's data source) do not linger in the views. The enrollments
+/// table is kept, as upstream keeps it unless asked to recreate it.
+fn clear_for_rerun(
+    warehouse: &dyn Warehouse,
+    slug: &str,
+    periods: &[AnalysisPeriod],
+) -> anyhow::Result<()> {
+    let enrollments = jetstream_coordinator::plan::enrollments_table(slug);
+    if warehouse.table_exists(&enrollments)? {
+        warehouse
+            .touch_table(&enrollments)
+            .with_context(|| format!("touching {enrollments}"))?;
+    }
+    let normalized = jetstream_proto::naming::normalize_name(slug);
+    let mut doomed: Vec<String> = Vec::new();
+    for prefix in [
+        format!("statistics_{normalized}_"),
+        format!("{normalized}_"),
+    ] {
+        doomed.extend(
+            warehouse
+                .list_tables(&prefix)?
+                .into_iter()
+                .filter(|t| jetstream_coordinator::plan::is_window_table_of(t, slug, periods)),
+        );
+    }
+    doomed.sort();
+    doomed.dedup();
+    for table in &doomed {
+        warehouse
+            .drop_table(table)
+            .with_context(|| format!("deleting {table} before the rerun"))?;
+    }
+    tracing::info!(experiment = %slug, deleted = doomed.len(), "cleared the experiment's window tables for the rerun");
+    Ok(())
+}
+
+/// `rerun-skip`: touches every table of the named experiments (upstream's `touch_tables`), so
+/// their configs are pinned to now without recomputing anything.
+pub fn rerun_skip(args: &crate::cli::RerunSkipArgs) -> anyhow::Result<ExitCode> {
+    if args.warehouse.warehouse.is_none() {
+        bail!("--warehouse is required");
+    }
+    let warehouse = open_warehouse(&args.warehouse, false)?;
+    for slug in &args.experiment_slug {
+        let normalized = jetstream_proto::naming::normalize_name(slug);
+        let enrollments = jetstream_coordinator::plan::enrollments_table(slug);
+        let mut tables: Vec<String> = Vec::new();
+        if warehouse.table_exists(&enrollments)? {
+            tables.push(enrollments);
+        }
+        for prefix in [
+            format!("statistics_{normalized}_"),
+            format!("{normalized}_"),
+        ] {
+            tables.extend(warehouse.list_tables(&prefix)?.into_iter().filter(|t| {
+                jetstream_coordinator::plan::is_window_table_of(t, slug, &AnalysisPeriod::ALL)
+            }));
+        }
+        tables.sort();
+        tables.dedup();
+        for table in &tables {
+            warehouse
+                .touch_table(table)
+                .with_context(|| format!("touching {table}"))?;
+        }
+        println!("{slug}: {} tables marked up to date", tables.len());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `backfill`: the experiments eligible on each date from --from to --to.
@@ -102,11 +184,15 @@ fn prepare(args: &RunArgs, dates: Dates) -> anyhow::Result<Prepared> {
         if args.locations.warehouse.warehouse.is_none() {
             bail!("--warehouse is required (unless --fleet or --dry-run)");
         }
-        if args.locations.results.is_none() {
-            bail!("--results is required (unless --fleet or --dry-run)");
+        if args.locations.results.is_none() && args.locations.bucket.is_none() {
+            bail!("--results (or --bucket) is required (unless --fleet or --dry-run)");
         }
     }
-    let experiments = load_experiments(&args.locations.experiments)?;
+    let results = args
+        .locations
+        .results_location()
+        .map_err(anyhow::Error::msg)?;
+    let experiments = load_definitions(&args.locations.experiments, &args.experiment_slug)?;
     // Each selected experiment with its dates, in the order experiments are listed.
     let mut selected: Vec<(&ExperimenterExperiment, Vec<NaiveDate>)> = Vec::new();
     match &dates {
@@ -137,7 +223,11 @@ fn prepare(args: &RunArgs, dates: Dates) -> anyhow::Result<Prepared> {
     let today = Utc::now().date_naive();
     let mut work = Vec::new();
     for (experiment, mut days) in selected {
-        let collection = configs.for_experiment(&experiment.slug, warehouse.as_ref())?;
+        let collection = match dates {
+            // A rerun moves the experiment's config pin to now (see `clear_for_rerun`).
+            Dates::WholeExperiment => configs.latest(),
+            Dates::Each(_) => configs.for_experiment(&experiment.slug, warehouse.as_ref())?,
+        };
         let spec = collection.resolve(experiment, explicit.as_ref(), today)?;
         jetstream_coordinator::validation::check_names(&spec)?;
         jetstream_coordinator::validation::check_enrollments_query(&spec)?;
@@ -154,7 +244,7 @@ fn prepare(args: &RunArgs, dates: Dates) -> anyhow::Result<Prepared> {
         }
         work.push((Arc::new(spec), days));
     }
-    let sink = results_sink(args.locations.results.as_deref());
+    let sink = results_sink(results.as_ref(), &args.locations.warehouse.google)?;
     Ok(Prepared {
         work,
         warehouse,
@@ -241,6 +331,7 @@ fn dry_run(prepared: &Prepared, args: &RunArgs, date: NaiveDate) -> anyhow::Resu
             }
         };
         let mut written = 0;
+        let mut scanned: Option<u64> = None;
         for task in &tasks {
             match executor.render_sql(task) {
                 Ok(queries) => {
@@ -249,6 +340,24 @@ fn dry_run(prepared: &Prepared, args: &RunArgs, date: NaiveDate) -> anyhow::Resu
                             format!("writing {}", output.dir().join(&table).display())
                         })?;
                         written += 1;
+                        // On BigQuery, a dry run checks the query and reports what it would
+                        // scan. A query that reads an output table not written yet (metrics
+                        // read enrollments) cannot be dry-run before its stage; those are
+                        // reported, not counted as failures.
+                        match prepared.warehouse.estimate_bytes(&sql) {
+                            Ok(Some(bytes)) => {
+                                *scanned.get_or_insert(0) += bytes;
+                                println!(
+                                    "{} {}: {table}: would scan {bytes} bytes",
+                                    spec.experiment.slug, date
+                                );
+                            }
+                            Ok(None) => {}
+                            Err(e) => println!(
+                                "{} {}: {table}: dry run failed: {e}",
+                                spec.experiment.slug, date
+                            ),
+                        }
                     }
                 }
                 Err(e) => {
@@ -258,10 +367,13 @@ fn dry_run(prepared: &Prepared, args: &RunArgs, date: NaiveDate) -> anyhow::Resu
             }
         }
         println!(
-            "{} {}: {written} queries written to {}",
+            "{} {}: {written} queries written to {}{}",
             spec.experiment.slug,
             date,
-            output.dir().display()
+            output.dir().display(),
+            scanned
+                .map(|b| format!(" (dry runs: {b} bytes would be scanned)"))
+                .unwrap_or_default()
         );
     }
     Ok(if failed {
@@ -269,46 +381,6 @@ fn dry_run(prepared: &Prepared, args: &RunArgs, date: NaiveDate) -> anyhow::Resu
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The DuckDB file, or (only for `--dry-run`, which runs nothing) an empty in-memory one.
-/// `shared` leaves the file free between operations for a fleet's processes.
-pub fn open_warehouse(args: &WarehouseArgs, shared: bool) -> anyhow::Result<Arc<DuckDbWarehouse>> {
-    let project = |w: DuckDbWarehouse| {
-        w.with_project(&args.project_id).with_context(|| {
-            format!(
-                "--project-id '{}': expected lowercase letters, digits and '-'",
-                args.project_id
-            )
-        })
-    };
-    let Some(path) = &args.warehouse else {
-        let warehouse = DuckDbWarehouse::in_memory(&args.dataset_id)?;
-        return Ok(Arc::new(project(warehouse)?));
-    };
-    if !path.is_file() {
-        bail!(
-            "warehouse {} does not exist (expected a DuckDB database file)",
-            path.display()
-        );
-    }
-    let warehouse = if shared {
-        DuckDbWarehouse::open_shared(path, &args.dataset_id)
-    } else {
-        DuckDbWarehouse::open(path, &args.dataset_id)
-    }
-    .with_context(|| format!("opening warehouse {}", path.display()))?;
-    Ok(Arc::new(project(warehouse)?))
-}
-
-/// The JSON export directory, or none for `none`/`null` (any case), as Jetstream's `--bucket`.
-pub fn results_sink(results: Option<&str>) -> Option<Arc<dyn ResultsSink>> {
-    match results {
-        Some(r) if !r.eq_ignore_ascii_case("none") && !r.eq_ignore_ascii_case("null") => {
-            Some(Arc::new(LocalDirSink::new(PathBuf::from(r))))
-        }
-        _ => None,
-    }
 }
 
 /// Jetstream's selection (reference/jetstream.md §1.3): the named experiments, or every

@@ -4,7 +4,6 @@ use crate::cli::ValidateConfigArgs;
 use anyhow::{bail, Context};
 use chrono::Utc;
 use jetstream_coordinator::config::FileKind;
-use jetstream_coordinator::experimenter::load_experiments;
 use jetstream_coordinator::validate_config::{
     check_offline, check_online, record_json, AppChoice, CheckRecord, Checked,
 };
@@ -44,10 +43,10 @@ pub fn execute(args: &ValidateConfigArgs) -> anyhow::Result<ExitCode> {
         AppChoice::Fixed(args.app_name.clone())
     };
     let experiments = match (&args.experiments, args.offline) {
-        (Some(path), false) => Some(load_experiments(path)?),
+        (Some(source), false) => Some(crate::backends::load_definitions(source, &[])?),
         (None, false) => bail!(
             "online validation resolves each experiment config against its Experimenter \
-             experiment: pass --experiments FILE, or --offline to use a synthetic experiment"
+             experiment: pass --experiments FILE|URL, or --offline to use a synthetic experiment"
         ),
         (_, true) => None,
     };

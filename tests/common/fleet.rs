@@ -230,6 +230,9 @@ pub struct Fleet {
     pub results: PathBuf,
     pub state: PathBuf,
     pub extra_worker_args: Vec<String>,
+    /// The broker flags every process gets: empty for the RabbitMQ at [`AMQP_URL`], or
+    /// Pub/Sub's (`--pubsub-project`, `--pubsub-endpoint`).
+    pub transport: Vec<String>,
 }
 
 impl Fleet {
@@ -248,11 +251,27 @@ impl Fleet {
             results: inputs.root.join(format!("{name}-results")),
             state: inputs.root.join(format!("{name}-state")),
             extra_worker_args: Vec::new(),
+            transport: Vec::new(),
         }
     }
 
+    /// The same fleet on the Pub/Sub emulator at `endpoint`.
+    pub fn on_pubsub(mut self, endpoint: &str, ack_deadline_secs: u32) -> Fleet {
+        self.transport = vec![
+            "--pubsub-project".into(),
+            "test-project".into(),
+            "--pubsub-endpoint".into(),
+            endpoint.into(),
+            "--pubsub-ack-deadline-secs".into(),
+            ack_deadline_secs.to_string(),
+        ];
+        self
+    }
+
     fn common(&self) -> Vec<String> {
-        vec!["--queue-prefix".into(), self.prefix.clone()]
+        let mut args = vec!["--queue-prefix".into(), self.prefix.clone()];
+        args.extend(self.transport.iter().cloned());
+        args
     }
 
     pub fn worker(&self) -> Role {
@@ -289,12 +308,10 @@ impl Fleet {
     /// Starts `backfill --fleet --wait`.
     pub fn enqueue(&self, inputs: &Inputs) -> Child {
         let mut args = inputs.backfill_args(&self.warehouse);
-        args.extend([
-            "--fleet".into(),
-            "--wait".into(),
-            "--amqp-url".into(),
-            AMQP_URL.into(),
-        ]);
+        args.extend(["--fleet".into(), "--wait".into()]);
+        if self.transport.is_empty() {
+            args.extend(["--amqp-url".into(), AMQP_URL.into()]);
+        }
         args.extend(self.common());
         jetstream()
             .args(&args)
@@ -306,6 +323,10 @@ impl Fleet {
 
     /// Deletes the fleet's queues.
     pub fn cleanup(&self) {
+        if !self.transport.is_empty() {
+            // Pub/Sub runs on an emulator that goes away with the test.
+            return;
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -325,10 +346,31 @@ impl Fleet {
     }
 
     pub fn dead_letters(&self) -> u32 {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .unwrap();
+        if let Some(at) = self.transport.iter().position(|a| a == "--pubsub-endpoint") {
+            let endpoint = self.transport[at + 1].clone();
+            return rt.block_on(async {
+                use jetstream_proto::queue::MessageQueue;
+                let mut config = jetstream_cloud::pubsub::PubSubConfig::new("test-project");
+                config.endpoint = Some(endpoint);
+                config.credentials = jetstream_cloud::GoogleCredentials::Anonymous;
+                let queue = jetstream_cloud::pubsub::PubSubQueue::connect(config)
+                    .await
+                    .unwrap();
+                let names = jetstream_proto::queue::QueueNames::with_prefix(&self.prefix);
+                let dead = jetstream_proto::queue::dead_letter_queue(&names.tasks);
+                let mut n = 0;
+                while let Ok(Ok(Some(_))) =
+                    tokio::time::timeout(Duration::from_secs(3), queue.receive(&dead)).await
+                {
+                    n += 1;
+                }
+                n
+            });
+        }
         rt.block_on(async {
             let rabbit =
                 jetstream_amqp::RabbitMq::connect(jetstream_amqp::AmqpConfig::new(AMQP_URL))
@@ -342,6 +384,38 @@ impl Fleet {
             let _ = rabbit.close().await;
             n
         })
+    }
+}
+
+/// SIGKILLs `kills` workers caught mid-task (their in-flight gauge at 1), each replaced by a
+/// new one, while `run` goes on; panics if the run ends first or `limit` passes.
+pub fn kill_workers_mid_task(
+    fleet: &Fleet,
+    workers: &mut [Role],
+    run: &mut Child,
+    kills: u32,
+    limit: Duration,
+) {
+    let started = Instant::now();
+    let (mut done, mut turn) = (0, 0usize);
+    while done < kills {
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "the run finished after only {done} kills; make it longer"
+        );
+        assert!(started.elapsed() < limit, "only {done} kills in {limit:?}");
+        turn = (turn + 1) % workers.len();
+        let text = workers[turn].scrape();
+        if counter(&text, "jetstream_tasks_in_flight", "role=\"worker\"") >= 1.0 {
+            // Mid-task: SIGKILL, then a replacement.
+            let pid = workers[turn].child.id().to_string();
+            Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+            let _ = workers[turn].child.wait();
+            workers[turn] = fleet.worker();
+            done += 1;
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

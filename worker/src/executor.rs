@@ -59,6 +59,25 @@ impl TaskExecutor {
         }
     }
 
+    /// Writes an output table and describes it with the experiment's slug, as upstream does. A
+    /// failed description (a concurrent metadata update) is logged, not a task failure.
+    fn create(
+        &self,
+        task: &WireTask,
+        table: &str,
+        query: &str,
+        mode: WriteMode,
+    ) -> Result<u64, WarehouseError> {
+        let rows = self.warehouse.create_table_as(table, query, mode)?;
+        if let Err(e) = self
+            .warehouse
+            .describe_table(table, &task.spec.experiment.slug)
+        {
+            tracing::warn!(%table, error = %e, "table description not set");
+        }
+        Ok(rows)
+    }
+
     fn enrollments(&self, task: &WireTask) -> Result<TaskOutcome, Box<AnalysisError>> {
         let table = &task.tables.enrollments;
         let query = sql::enrollments_query(
@@ -69,10 +88,7 @@ impl TaskExecutor {
         )
         .map_err(|e| task_error(task, None, e.to_string(), "enrollments"))?;
         self.record_sql(table, &query);
-        match self
-            .warehouse
-            .create_table_as(table, &query, WriteMode::Empty)
-        {
+        match self.create(task, table, &query, WriteMode::Empty) {
             Ok(rows) => Ok(TaskOutcome::Table {
                 table: table.clone(),
                 rows,
@@ -184,8 +200,7 @@ impl TaskExecutor {
                         .query(subset)
                         .map_err(|e| RunFailure::Sql(e.to_string()))?;
                     self.record_sql(&part.table, &query);
-                    self.warehouse
-                        .create_table_as(&part.table, &query, WriteMode::Truncate)?;
+                    self.create(task, &part.table, &query, WriteMode::Truncate)?;
                     Ok(())
                 };
                 let succeeded = isolate_failures(&part.metrics, &mut run, |metric, message| {
@@ -204,8 +219,7 @@ impl TaskExecutor {
         .map_err(|e| fail(e.to_string()))?;
         self.record_sql(table, &query);
         let rows = self
-            .warehouse
-            .create_table_as(table, &query, WriteMode::Truncate)
+            .create(task, table, &query, WriteMode::Truncate)
             .map_err(|e| fail(e.to_string()))?;
         Ok(TaskOutcome::Table {
             table: table.to_string(),

@@ -528,6 +528,45 @@ impl Warehouse for DuckDbWarehouse {
             .map(|t| t.with_timezone(&chrono::Utc)))
     }
 
+    fn drop_table(&self, name: &str) -> Result<bool, WarehouseError> {
+        let qualified = self.qualified(name)?;
+        let conn = self.connection()?;
+        let kind: Option<String> = conn
+            .query_row(
+                "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [self.dataset.as_str(), name],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                duckdb::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(other(e)),
+            })?;
+        let Some(kind) = kind else {
+            return Ok(false);
+        };
+        let sql = if kind == "VIEW" {
+            format!("DROP VIEW IF EXISTS {qualified}")
+        } else {
+            format!("DROP TABLE IF EXISTS {qualified}")
+        };
+        conn.execute_batch(&sql).map_err(|e| query_err(e, &sql))?;
+        Ok(true)
+    }
+
+    fn touch_table(&self, name: &str) -> Result<(), WarehouseError> {
+        let qualified = self.qualified(name)?;
+        let conn = self.connection()?;
+        if !self.exists_in(&conn, name)? {
+            return Err(WarehouseError::NotFound(name.to_string()));
+        }
+        let label = format!(
+            "COMMENT ON TABLE {qualified} IS '{LAST_UPDATED_PREFIX}{}'",
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        );
+        conn.execute_batch(&label).map_err(|e| query_err(e, &label))
+    }
+
     fn query(&self, sql: &str) -> Result<Frame, WarehouseError> {
         let translated = Self::translate(sql)?;
         read_frame(&*self.connection()?, &translated).map_err(|e| query_err(e, &translated))
@@ -758,5 +797,26 @@ mod tests {
         assert!(written <= chrono::Utc::now());
         // A name that is not a plain identifier is refused, not quoted into SQL.
         assert!(w.table_last_updated("x'; DROP TABLE y; --").is_err());
+    }
+
+    #[test]
+    fn tables_and_views_are_dropped_and_touched() {
+        let w = DuckDbWarehouse::in_memory("mozanalysis").unwrap();
+        w.create_table_as("s_week_1", "SELECT 1 AS a", WriteMode::Truncate)
+            .unwrap();
+        w.publish_window_view("s_weekly", "s_week_").unwrap();
+        let first = w.table_last_updated("s_week_1").unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        w.touch_table("s_week_1").unwrap();
+        assert!(w.table_last_updated("s_week_1").unwrap().unwrap() > first);
+        assert!(matches!(
+            w.touch_table("missing"),
+            Err(WarehouseError::NotFound(_))
+        ));
+        assert!(w.drop_table("s_weekly").unwrap());
+        assert!(w.drop_table("s_week_1").unwrap());
+        assert!(!w.drop_table("s_week_1").unwrap());
+        assert!(!w.table_exists("s_week_1").unwrap());
+        assert!(w.drop_table("a;b").is_err());
     }
 }

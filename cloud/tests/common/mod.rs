@@ -1,0 +1,3 @@
+//! Shared test harness.
+
+pub mod emulators;
