@@ -75,10 +75,26 @@ fn serve(routes: HashMap<String, Vec<Answer>>) -> Server {
     Server { url, hits, agents }
 }
 
+/// A fixture of the shared reference material (`$JETSTREAM_SHARED`, `/work/shared`, or
+/// `../shared` next to the repository), as the other end-to-end tests find it.
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/experiments")
-        .join(name);
+    let relative = PathBuf::from("corpus/experiments").join(name);
+    let candidates = [
+        std::env::var_os("JETSTREAM_SHARED").map(PathBuf::from),
+        Some(PathBuf::from("/work/shared")),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")),
+    ];
+    let path = candidates
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join(&relative))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "fixture {} not found in the shared reference material (set JETSTREAM_SHARED)",
+                relative.display()
+            )
+        });
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
