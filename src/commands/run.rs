@@ -81,21 +81,7 @@ fn clear_for_rerun(
             .touch_table(&enrollments)
             .with_context(|| format!("touching {enrollments}"))?;
     }
-    let normalized = jetstream_proto::naming::normalize_name(slug);
-    let mut doomed: Vec<String> = Vec::new();
-    for prefix in [
-        format!("statistics_{normalized}_"),
-        format!("{normalized}_"),
-    ] {
-        doomed.extend(
-            warehouse
-                .list_tables(&prefix)?
-                .into_iter()
-                .filter(|t| jetstream_coordinator::plan::is_window_table_of(t, slug, periods)),
-        );
-    }
-    doomed.sort();
-    doomed.dedup();
+    let doomed = window_tables(warehouse, slug, periods)?;
     for table in &doomed {
         warehouse
             .drop_table(table)
@@ -103,6 +89,31 @@ fn clear_for_rerun(
     }
     tracing::info!(experiment = %slug, deleted = doomed.len(), "cleared the experiment's window tables for the rerun");
     Ok(())
+}
+
+/// The experiment's tables `rerun` and `rerun-skip` act on: its window tables of `periods`
+/// (`plan::is_window_table_of`), sorted.
+fn window_tables(
+    warehouse: &dyn Warehouse,
+    slug: &str,
+    periods: &[AnalysisPeriod],
+) -> anyhow::Result<Vec<String>> {
+    let normalized = jetstream_proto::naming::normalize_name(slug);
+    let mut tables: Vec<String> = Vec::new();
+    for prefix in [
+        format!("statistics_{normalized}_"),
+        format!("{normalized}_"),
+    ] {
+        tables.extend(
+            warehouse
+                .list_tables(&prefix)?
+                .into_iter()
+                .filter(|t| jetstream_coordinator::plan::is_window_table_of(t, slug, periods)),
+        );
+    }
+    tables.sort();
+    tables.dedup();
+    Ok(tables)
 }
 
 /// `rerun-skip`: touches every table of the named experiments (upstream's `touch_tables`), so
@@ -113,22 +124,11 @@ pub fn rerun_skip(args: &crate::cli::RerunSkipArgs) -> anyhow::Result<ExitCode> 
     }
     let warehouse = open_warehouse(&args.warehouse, false)?;
     for slug in &args.experiment_slug {
-        let normalized = jetstream_proto::naming::normalize_name(slug);
         let enrollments = jetstream_coordinator::plan::enrollments_table(slug);
-        let mut tables: Vec<String> = Vec::new();
+        let mut tables = window_tables(warehouse.as_ref(), slug, &AnalysisPeriod::ALL)?;
         if warehouse.table_exists(&enrollments)? {
             tables.push(enrollments);
         }
-        for prefix in [
-            format!("statistics_{normalized}_"),
-            format!("{normalized}_"),
-        ] {
-            tables.extend(warehouse.list_tables(&prefix)?.into_iter().filter(|t| {
-                jetstream_coordinator::plan::is_window_table_of(t, slug, &AnalysisPeriod::ALL)
-            }));
-        }
-        tables.sort();
-        tables.dedup();
         for table in &tables {
             warehouse
                 .touch_table(table)

@@ -312,8 +312,14 @@ impl BigQueryWarehouse {
         })
     }
 
-    /// Sets labels (merged with the table's others) on a table written just now.
-    fn label(&self, path: &TablePath, labels: &[(&str, String)]) -> Result<(), WarehouseError> {
+    /// Sets labels (merged with the table's others); returns the patched table, whose
+    /// metadata (row count) callers read instead of fetching it again. `None` when a
+    /// concurrent update won (upstream logs and ignores that).
+    fn label(
+        &self,
+        path: &TablePath,
+        labels: &[(&str, String)],
+    ) -> Result<Option<Table>, WarehouseError> {
         let client = self.client.clone();
         let path = path.clone();
         let labels: HashMap<String, String> = labels
@@ -328,11 +334,11 @@ impl BigQueryWarehouse {
                 .patch(&path.project, &path.dataset, &path.table, patch)
                 .await
             {
-                Ok(_) => Ok(()),
+                Ok(table) => Ok(Some(table)),
                 // A concurrent update of the same table's metadata: upstream logs and ignores it.
                 Err(e) if http_status(&e) == Some(412) => {
                     tracing::warn!(table = %path.sql(), "labels not updated: a concurrent update won");
-                    Ok(())
+                    Ok(None)
                 }
                 Err(e) => Err(api_error(&format!("labelling table {}", path.sql()), e)),
             }
@@ -728,9 +734,8 @@ impl Warehouse for BigQueryWarehouse {
             }
             (_, e) => e,
         })?;
-        self.label(&path, &[("last_updated", epoch_seconds_now())])?;
         let rows = self
-            .get_table(&path)?
+            .label(&path, &[("last_updated", epoch_seconds_now())])?
             .and_then(|t| t.num_rows)
             .and_then(|n| n.parse().ok());
         match rows {
@@ -819,6 +824,7 @@ impl Warehouse for BigQueryWarehouse {
                 ("schema_version", STATISTICS_SCHEMA_VERSION.to_string()),
             ],
         )
+        .map(|_| ())
     }
 
     fn publish_window_view(&self, name: &str, prefix: &str) -> Result<(), WarehouseError> {
@@ -917,6 +923,7 @@ impl Warehouse for BigQueryWarehouse {
             return Err(WarehouseError::NotFound(name.to_string()));
         }
         self.label(&path, &[("last_updated", epoch_seconds_now())])
+            .map(|_| ())
     }
 
     fn estimate_bytes(&self, sql: &str) -> Result<Option<u64>, WarehouseError> {
